@@ -1,0 +1,243 @@
+"""The one entry point: :class:`Muxer`."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from modelmuxer.catalog import Catalog, ModelLike
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import ConfigError, InvalidRequest, PluginError
+from modelmuxer.pipeline import (
+    Executor,
+    MessagesLike,
+    Router,
+    StreamRunner,
+    SyncBridge,
+    build_request,
+)
+from modelmuxer.pipeline.defaults import StrategyDispatcher
+from modelmuxer.plugins import BackendRegistry, StrategyRegistry, make_plugin_manager
+from modelmuxer.types import Completion, Decision, Identity, Request, RoutingOptions, StreamChunk
+
+if TYPE_CHECKING:
+    from modelmuxer.config import MuxerSettings
+
+__all__ = ["Muxer"]
+
+
+class Muxer:
+    """Routes each request to the model that should answer it, and calls that model.
+
+    Build it from a list of models and a strategy, or from settings::
+
+        muxer = Muxer(["openai/gpt-4o-mini", "openai/gpt-4o"], strategy="hybrid")
+        completion = await muxer.acomplete("What is the capital of France?")
+        decision = muxer.route("Prove that there are infinitely many primes.")
+
+    ``models`` are litellm-style ids (``openai/gpt-4o-mini``), :class:`~modelmuxer.ModelSpec`
+    overrides, dicts, or ready :class:`~modelmuxer.types.ModelCard` objects. ``models`` and
+    ``strategy`` given here win over ``settings``. Each muxer has its own plugin manager
+    (``muxer.plugins``); ``plugins`` are registered on it after the built-ins and entry points.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[ModelLike] | None = None,
+        strategy: str | None = None,
+        *,
+        settings: MuxerSettings | None = None,
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool | None = None,
+    ) -> None:
+        if settings is None:
+            from modelmuxer.config import load_settings  # pydantic-settings costs ~0.1 s to import
+
+            settings = load_settings()  # a bad MODELMUXER_* variable is a ConfigError
+        self.settings = settings
+        extra_plugins = [*(_import_plugin(p) for p in settings.plugins), *plugins]
+        autoload = settings.load_entrypoints if load_entrypoints is None else load_entrypoints
+        self.plugins: pluggy.PluginManager = make_plugin_manager(
+            extra_plugins, load_entrypoints=autoload
+        )
+        self.strategies = StrategyRegistry(self.plugins)
+        self.backends = BackendRegistry(self.plugins)
+        self.plugins.register(StrategyDispatcher(self.strategies), name="modelmuxer.dispatch")
+        self.default_strategy = strategy or settings.strategy
+        self.strategies.get(self.default_strategy)  # fail early on an unknown strategy
+        specs: Sequence[ModelLike] = models if models is not None else settings.models
+        self.catalog = Catalog.build(specs, self._price_alias)
+        estimator = self.plugins.hook.modelmuxer_quality_estimator()
+        self._router = Router(self.plugins, self.catalog, estimator, settings.strategy_settings())
+        self._executor = Executor(self.plugins, self.catalog, self.backends, settings.timeout_s)
+        self._streamer = StreamRunner(self.plugins, self._executor)
+        self._sync = SyncBridge()
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: MuxerSettings, *, plugins: Iterable[object] = ()) -> Muxer:
+        """A muxer configured entirely by ``settings``."""
+        return cls(settings=settings, plugins=plugins)
+
+    @classmethod
+    def from_env(cls, *, plugins: Iterable[object] = ()) -> Muxer:
+        """A muxer configured by ``MODELMUXER_*`` environment variables."""
+        from modelmuxer.config import load_settings
+
+        return cls(settings=load_settings(), plugins=plugins)
+
+    @classmethod
+    def from_config(cls, path: str | Path, *, plugins: Iterable[object] = ()) -> Muxer:
+        """A muxer configured by a TOML or JSON file (environment variables fill the gaps)."""
+        from modelmuxer.config import load_settings
+
+        return cls(settings=load_settings(path), plugins=plugins)
+
+    def _price_alias(self, model_id: str, backend: str | None) -> str:
+        return self.backends.for_model(model_id, backend).price_alias(model_id)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def request(self, messages: MessagesLike | Request, **kwargs: Any) -> Request:
+        """Build and validate a :class:`Request` as the call methods do (see :meth:`acomplete`)."""
+        return _build(messages, kwargs)
+
+    def route(self, messages: MessagesLike | Request, **kwargs: Any) -> Decision:
+        """The :class:`Decision` for a request, without calling any model."""
+        ctx = self._start(_build(messages, kwargs), stream=False)
+        self._admit(ctx)
+        return self._router.route(ctx)
+
+    async def aroute(self, messages: MessagesLike | Request, **kwargs: Any) -> Decision:
+        """Async twin of :meth:`route` (routing itself never waits)."""
+        return self.route(messages, **kwargs)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    async def acomplete(self, messages: MessagesLike | Request, **kwargs: Any) -> Completion:
+        """Route the request, call the chosen model(s) and return the answer.
+
+        ``messages``: a prompt string, a message (dict or :class:`~modelmuxer.types.Message`), a
+        list of them, or a :class:`Request`. Keyword arguments: ``strategy``, ``model`` (pin a
+        candidate), ``identity`` (``{"user", "org", "project", "role"}``), ``tags``,
+        ``metadata``, ``routing`` (:class:`~modelmuxer.types.RoutingOptions`), ``request_id``,
+        and generation parameters (``temperature``, ``max_tokens``, ``tools``, ``tool_choice``,
+        ``response_format``, ``stop``, ``seed``, ``top_p``, ``timeout_s``).
+        """
+        ctx = self._start(_build(messages, kwargs), stream=False)
+        try:
+            self._admit(ctx)
+            completion = await self._executor.run(ctx, self._router.route(ctx))
+        except BaseException as exc:
+            self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=None, error=exc)
+            raise
+        self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=completion, error=None)
+        return completion
+
+    async def astream(
+        self, messages: MessagesLike | Request, **kwargs: Any
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream the answer: content chunks, then one chunk carrying the whole ``completion``.
+
+        Takes the same arguments as :meth:`acomplete`. The model is chosen before the first
+        token. Usage and cost are recorded when the stream ends, also when the consumer stops
+        early (then from the tokens received so far).
+        """
+        ctx = self._start(_build(messages, kwargs), stream=True)
+        completion: Completion | None = None
+        try:
+            self._admit(ctx)
+            decision = self._router.route(ctx)
+            # Close the inner stream here, not at garbage collection, so an early stop is
+            # recorded before aclose() returns.
+            async with aclosing(self._streamer.run(ctx, decision)) as chunks:
+                async for chunk in chunks:
+                    if chunk.completion is not None:
+                        completion = chunk.completion
+                    yield chunk
+        except BaseException as exc:
+            self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=None, error=exc)
+            raise
+        self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=completion, error=None)
+
+    def complete(self, messages: MessagesLike | Request, **kwargs: Any) -> Completion:
+        """Sync twin of :meth:`acomplete`."""
+        return self._sync.run(self.acomplete(messages, **kwargs))
+
+    def stream(self, messages: MessagesLike | Request, **kwargs: Any) -> Iterator[StreamChunk]:
+        """Sync twin of :meth:`astream`."""
+        return self._sync.iterate(self.astream(messages, **kwargs))
+
+    def close(self) -> None:
+        """Release the background loop used by the sync methods."""
+        self._sync.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _start(self, request: Request, *, stream: bool) -> RequestContext:
+        strategy = request.routing.strategy or self.default_strategy
+        if strategy not in self.strategies:
+            self.strategies.get(strategy)  # raises UnknownStrategy listing the known ones
+        if request.routing.model is not None and request.routing.model not in self.catalog:
+            self.catalog.get(request.routing.model)  # raises UnknownModel listing the candidates
+        return RequestContext(
+            request=request,
+            strategy=strategy,
+            stream=stream,
+            started_at=datetime.now(UTC),
+            started_perf=time.perf_counter(),
+        )
+
+    def _admit(self, ctx: RequestContext) -> None:
+        """Run ``modelmuxer_request_start``; callers do it inside their ``try`` so that
+        ``modelmuxer_request_end`` also sees a rejection."""
+        if self.plugins.hook.modelmuxer_request_start.get_hookimpls():
+            before = ctx.request
+            self.plugins.hook.modelmuxer_request_start(ctx=ctx)
+            request = ctx.request
+            if not isinstance(request, Request):
+                raise PluginError("modelmuxer_request_start set ctx.request to a non-Request")
+            if request is not before:
+                # a rewrite may change the strategy or the pinned model: check them again
+                strategy = request.routing.strategy or self.default_strategy
+                self.strategies.get(strategy)
+                if request.routing.model is not None:
+                    self.catalog.get(request.routing.model)
+                ctx.strategy = strategy
+
+    def __repr__(self) -> str:
+        return f"Muxer(models={self.catalog.ids()!r}, strategy={self.default_strategy!r})"
+
+
+_CALL_KEYS = frozenset(
+    {"strategy", "model", "identity", "tags", "metadata", "routing", "request_id"}
+)
+
+
+def _build(messages: MessagesLike | Request, kwargs: Mapping[str, Any]) -> Request:
+    call = {k: v for k, v in kwargs.items() if k in _CALL_KEYS}
+    params = {k: v for k, v in kwargs.items() if k not in _CALL_KEYS}
+    identity = call.get("identity")
+    if identity is not None and not isinstance(identity, Identity | Mapping):
+        raise InvalidRequest("expected an Identity or a mapping", field="identity")
+    routing = call.get("routing")
+    if routing is not None and not isinstance(routing, RoutingOptions | Mapping):
+        raise InvalidRequest("expected RoutingOptions or a mapping", field="routing")
+    return build_request(messages, params=params, **call)
+
+
+def _import_plugin(path: str) -> object:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr) if attr else module
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import plugin {path!r}: {exc}") from exc

@@ -1,0 +1,129 @@
+"""One model call: timeout, timing, cost and the call record."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pluggy
+
+from modelmuxer.backends.base import ModelCall, ModelResponse
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
+from modelmuxer.types import CallOutcome, CallRecord, Decision, ModelCard, Usage
+
+__all__ = ["CallResult", "call_model", "emit_record"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A finished non-streamed call."""
+
+    response: ModelResponse
+    cost_usd: float
+    latency_s: float
+    started_at: datetime
+
+
+def emit_record(
+    pm: pluggy.PluginManager,
+    ctx: RequestContext,
+    decision: Decision,
+    call: ModelCall,
+    *,
+    started_at: datetime,
+    usage: Usage,
+    latency_s: float,
+    outcome: CallOutcome,
+    error: BaseException | None = None,
+    ttft_s: float | None = None,
+) -> None:
+    """Broadcast the record of one call (skipped cheaply when nobody listens)."""
+    if not pm.hook.modelmuxer_record.get_hookimpls():
+        return
+    card = call.card
+    request = ctx.request
+    record = CallRecord(
+        request_id=request.request_id,
+        attempt=call.attempt,
+        started_at=started_at,
+        identity=request.identity,
+        tags=request.tags,
+        strategy=decision.strategy,
+        model=card.id,
+        provider=card.provider,
+        usage=usage,
+        cost_usd=card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        latency_s=latency_s,
+        ttft_s=ttft_s,
+        streamed=call.stream,
+        outcome=outcome,
+        error=None if error is None else f"{type(error).__name__}: {error}",
+        reason=decision.reason,
+    )
+    pm.hook.modelmuxer_record(record=record)
+
+
+async def call_model(
+    pm: pluggy.PluginManager, ctx: RequestContext, decision: Decision, call: ModelCall
+) -> CallResult:
+    """Call the model through the ``modelmuxer_call_model`` hook, with the call's timeout.
+
+    A failure is recorded (outcome ``error`` or ``cancelled``) and re-raised: a
+    :class:`~modelmuxer.errors.ModelMuxerError` as it is, anything else as a
+    :class:`ProviderError`; success is returned unrecorded (the caller knows the outcome).
+    """
+    started_at = datetime.now(UTC)
+    t0 = time.perf_counter()
+    try:
+        awaitable = pm.hook.modelmuxer_call_model(ctx=ctx, call=call)
+        async with asyncio.timeout(call.timeout_s):
+            response: ModelResponse = await awaitable
+    except TimeoutError:
+        error: ProviderError = ProviderTimeout(model=call.card.id, timeout_s=call.timeout_s)
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", error)
+        raise error from None
+    except asyncio.CancelledError as exc:
+        _record_failure(pm, ctx, decision, call, started_at, t0, "cancelled", exc)
+        raise
+    except ModelMuxerError as exc:
+        # Provider errors, and typed errors of wrappers (a budget guard, a misconfigured
+        # backend) keep their type: only unexpected exceptions become ProviderError.
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc)
+        raise
+    except Exception as exc:
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc)
+        raise ProviderError(f"{type(exc).__name__}: {exc}", model=call.card.id) from exc
+    latency = time.perf_counter() - t0
+    usage = response.usage
+    cost = _cost(call.card, usage)
+    return CallResult(response=response, cost_usd=cost, latency_s=latency, started_at=started_at)
+
+
+def _cost(card: ModelCard, usage: Usage) -> float:
+    return card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+
+
+def _record_failure(
+    pm: pluggy.PluginManager,
+    ctx: RequestContext,
+    decision: Decision,
+    call: ModelCall,
+    started_at: datetime,
+    t0: float,
+    outcome: CallOutcome,
+    error: BaseException,
+) -> None:
+    emit_record(
+        pm,
+        ctx,
+        decision,
+        call,
+        started_at=started_at,
+        usage=Usage(),
+        latency_s=time.perf_counter() - t0,
+        outcome=outcome,
+        error=error,
+    )

@@ -1,0 +1,157 @@
+"""Executing a decision: one call, or a cascade that escalates until the judge accepts."""
+
+from __future__ import annotations
+
+import time
+
+import pluggy
+
+from modelmuxer.analysis import analyze
+from modelmuxer.backends.base import ModelCall, ModelResponse
+from modelmuxer.catalog import Catalog
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import PluginError, ProviderError
+from modelmuxer.pipeline.calls import CallResult, call_model, emit_record
+from modelmuxer.plugins import BackendRegistry
+from modelmuxer.strategies.estimates import worst_case_cost
+from modelmuxer.types import Attempt, Completion, Decision
+
+__all__ = ["Executor"]
+
+
+class Executor:
+    """Calls the models a decision names, judges cascade answers, records every call."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        catalog: Catalog,
+        backends: BackendRegistry,
+        timeout_s: float,
+    ) -> None:
+        self._pm = pm
+        self._catalog = catalog
+        self._backends = backends
+        self._timeout_s = timeout_s
+
+    def make_call(self, ctx: RequestContext, model: str, attempt: int, stream: bool) -> ModelCall:
+        card = self._catalog.get(model)
+        return ModelCall(
+            card=card,
+            request=ctx.request,
+            backend=self._backends.for_card(card),
+            timeout_s=ctx.request.params.timeout_s or self._timeout_s,
+            attempt=attempt,
+            stream=stream,
+        )
+
+    def judge(self, ctx: RequestContext, call: ModelCall, response: ModelResponse) -> float:
+        """The judge's score for a cascade answer, in [0, 1]."""
+        score = self._pm.hook.modelmuxer_judge(ctx=ctx, call=call, response=response)
+        if not isinstance(score, int | float) or not 0.0 <= score <= 1.0:
+            raise PluginError(f"modelmuxer_judge returned {score!r}; a score in [0, 1] is required")
+        return float(score)
+
+    def can_afford_next(
+        self, ctx: RequestContext, decision: Decision, index: int, spent: float
+    ) -> bool:
+        """Whether escalating to ``decision.models[index]`` keeps the request under its ceiling."""
+        ceiling = ctx.request.routing.max_cost_usd
+        if ceiling is None:
+            return True
+        card = self._catalog.get(decision.models[index])
+        features = ctx.features or analyze(ctx.request)
+        return spent + worst_case_cost(features, ctx.request, card) <= ceiling
+
+    async def run(self, ctx: RequestContext, decision: Decision) -> Completion:
+        """Answer the request as ``decision`` says."""
+        t0 = time.perf_counter()
+        attempts: list[Attempt] = []
+        spent = 0.0
+        last = len(decision.models) - 1
+        threshold = decision.threshold if decision.threshold is not None else 0.5
+        # the best answer the judge rejected: served if every stronger model then fails
+        best: tuple[float, ModelCall, CallResult] | None = None
+        for index, model in enumerate(decision.models):
+            call = self.make_call(ctx, model, index, stream=False)
+            try:
+                result = await call_model(self._pm, ctx, decision, call)
+            except ProviderError as exc:
+                attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
+                if index < last:
+                    continue
+                if best is None:
+                    raise
+                _, best_call, best_result = best
+                return _completion(ctx, decision, best_call, best_result, attempts, spent, t0)
+            spent += result.cost_usd
+            score: float | None = None
+            accept = index == last
+            if not accept:
+                score = self.judge(ctx, call, result.response)
+                accept = score >= threshold or not self.can_afford_next(
+                    ctx, decision, index + 1, spent
+                )
+            self._record_success(ctx, decision, call, result, accepted=accept)
+            attempts.append(_attempt(model, result, score, accept))
+            if score is not None and (best is None or score > best[0]):
+                best = (score, call, result)
+            if accept:
+                return _completion(ctx, decision, call, result, attempts, spent, t0)
+        raise AssertionError("unreachable: the last model either answers or raises")
+
+    def _record_success(
+        self,
+        ctx: RequestContext,
+        decision: Decision,
+        call: ModelCall,
+        result: CallResult,
+        *,
+        accepted: bool,
+    ) -> None:
+        emit_record(
+            self._pm,
+            ctx,
+            decision,
+            call,
+            started_at=result.started_at,
+            usage=result.response.usage,
+            latency_s=result.latency_s,
+            outcome="ok" if accepted else "escalated",
+        )
+
+
+def _attempt(model: str, result: CallResult, score: float | None, accepted: bool) -> Attempt:
+    return Attempt(
+        model=model,
+        outcome="accepted" if accepted else "escalated",
+        usage=result.response.usage,
+        cost_usd=result.cost_usd,
+        latency_s=result.latency_s,
+        judge_score=score,
+    )
+
+
+def _completion(
+    ctx: RequestContext,
+    decision: Decision,
+    call: ModelCall,
+    result: CallResult,
+    attempts: list[Attempt],
+    spent: float,
+    t0: float,
+) -> Completion:
+    response = result.response
+    return Completion(
+        request_id=ctx.request.request_id,
+        text=response.text,
+        tool_calls=response.tool_calls,
+        finish_reason=response.finish_reason,
+        usage=response.usage,
+        cost_usd=spent,
+        model=call.card.id,
+        provider=call.card.provider,
+        decision=decision,
+        attempts=attempts,
+        latency_s=time.perf_counter() - t0,
+    )

@@ -1,0 +1,150 @@
+"""Turning what callers pass (strings, dicts, messages, a Request) into a validated Request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from modelmuxer.errors import InvalidRequest
+from modelmuxer.types import GenerationParams, Identity, Message, Request, RoutingOptions
+
+__all__ = ["MessagesLike", "build_request", "invalid_from_validation"]
+
+MessagesLike = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any]]
+
+_PARAM_FIELDS = frozenset(GenerationParams.model_fields)
+#: Labels pydantic puts in an error location for the union branch it tried ("str",
+#: "list[...]", "function-after[...]"): they are not fields, so paths leave them out.
+_BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _path(loc: tuple[int | str, ...]) -> list[str]:
+    return [str(p) for p in loc if isinstance(p, int) or ("[" not in p and p not in _BRANCH_LABELS)]
+
+
+def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidRequest:
+    """An :class:`InvalidRequest` naming the offending field of a pydantic error.
+
+    Of several errors, the one deepest in the input is reported: for a union (message content
+    is a string or a list of parts) it is the branch that got furthest, the most telling one.
+    """
+    errors = exc.errors()
+    paths = [_path(err["loc"]) for err in errors]
+    deepest = max(range(len(errors)), key=lambda i: len(paths[i]))
+    path = ".".join(paths[deepest])
+    field = ".".join(p for p in (prefix, path) if p) or None
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+    return InvalidRequest(f"{errors[deepest]['msg']}{more}", field=field)
+
+
+def _validate(model: type[_M], value: object, field: str) -> _M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc, field) from None
+
+
+def _messages(messages: MessagesLike) -> list[Message] | list[Any]:
+    if isinstance(messages, str):
+        if not messages.strip():
+            raise InvalidRequest("the prompt is empty", field="messages")
+        return [Message(role="user", content=messages)]
+    if isinstance(messages, Message | Mapping):
+        return [messages]
+    if not isinstance(messages, Sequence):
+        raise InvalidRequest(
+            f"expected a string, a message or a list of messages, got {type(messages).__name__}",
+            field="messages",
+        )
+    if not messages:
+        raise InvalidRequest("at least one message is needed", field="messages")
+    return list(messages)
+
+
+def build_request(
+    messages: MessagesLike | Request,
+    *,
+    strategy: str | None = None,
+    model: str | None = None,
+    identity: Identity | Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    routing: RoutingOptions | Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> Request:
+    """A validated :class:`Request`; raises :class:`InvalidRequest` naming the bad field.
+
+    ``params`` are generation parameters (``temperature``, ``max_tokens``, ``tools``...). When
+    ``messages`` is already a Request, the other arguments override its fields.
+    """
+    params = params or {}
+    if isinstance(tags, str):
+        tags = (tags,)  # one tag, not its characters
+    unknown = set(params) - _PARAM_FIELDS
+    if unknown:
+        raise InvalidRequest(
+            f"unknown parameter(s) {sorted(unknown)}; generation parameters are: "
+            f"{', '.join(sorted(_PARAM_FIELDS))}",
+            field=sorted(unknown)[0],
+        )
+    try:
+        if isinstance(messages, Request):
+            return _override(messages, strategy, model, identity, tags, metadata, routing, params)
+        route = _validate(RoutingOptions, routing or {}, "routing")
+        if strategy is not None or model is not None:
+            route = route.model_copy(
+                update={
+                    k: v for k, v in (("strategy", strategy), ("model", model)) if v is not None
+                }
+            )
+        fields: dict[str, Any] = {
+            "messages": _messages(messages),
+            "params": params,
+            "identity": identity or {},
+            "tags": frozenset(tags or ()),
+            "metadata": dict(metadata or {}),
+            "routing": route,
+        }
+        if request_id is not None:
+            fields["request_id"] = request_id
+        return Request.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from None
+
+
+def _override(
+    request: Request,
+    strategy: str | None,
+    model: str | None,
+    identity: Identity | Mapping[str, Any] | None,
+    tags: Iterable[str] | None,
+    metadata: Mapping[str, Any] | None,
+    routing: RoutingOptions | Mapping[str, Any] | None,
+    params: Mapping[str, Any],
+) -> Request:
+    update: dict[str, Any] = {}
+    route = request.routing
+    if routing is not None:
+        route = _validate(RoutingOptions, routing, "routing")
+    if strategy is not None or model is not None:
+        route = route.model_copy(
+            update={k: v for k, v in (("strategy", strategy), ("model", model)) if v is not None}
+        )
+    if route is not request.routing:
+        update["routing"] = route
+    if identity is not None:
+        update["identity"] = _validate(Identity, identity, "identity")
+    if tags is not None:
+        update["tags"] = frozenset(tags)
+    if metadata is not None:
+        update["metadata"] = {**request.metadata, **metadata}
+    if params:
+        update["params"] = _validate(
+            GenerationParams, {**request.params.model_dump(exclude_unset=True), **params}, "params"
+        )
+    return request.model_copy(update=update) if update else request

@@ -1,0 +1,117 @@
+"""Routing: from a request to a :class:`Decision`, without calling any model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pluggy
+
+from modelmuxer.analysis import analyze
+from modelmuxer.catalog import Catalog
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import NoEligibleModel, PluginError
+from modelmuxer.strategies.base import RoutingTask, StrategySettings
+from modelmuxer.strategies.constraints import exclusion_reason
+from modelmuxer.strategies.estimates import QualityEstimator, estimate_candidate
+from modelmuxer.types import Decision, ModelCard
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Applies the hard constraints and policy plugins, estimates, and asks the strategy."""
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        catalog: Catalog,
+        estimator: QualityEstimator,
+        settings: StrategySettings,
+    ) -> None:
+        self._pm = pm
+        self._catalog = catalog
+        self._estimator = estimator
+        self._settings = settings
+
+    def task(self, ctx: RequestContext) -> RoutingTask:
+        """The routing task for ``ctx.request``: features, eligible candidates, exclusions."""
+        request = ctx.request
+        features = analyze(request)
+        ctx.features = features
+        excluded: dict[str, str] = {}
+        eligible: list[ModelCard] = []
+        pinned = request.routing.model
+        cards = (self._catalog.get(pinned),) if pinned else self._catalog.cards()
+        for card in cards:
+            why = exclusion_reason(features, request, card)
+            if why is None:
+                eligible.append(card)
+            else:
+                excluded[card.id] = why
+        if eligible and self._pm.hook.modelmuxer_filter_candidates.get_hookimpls():
+            eligible = self._apply_policies(ctx, eligible, excluded)
+        if not eligible:
+            raise NoEligibleModel(excluded)
+        return RoutingTask(
+            request=request,
+            features=features,
+            candidates=tuple(
+                estimate_candidate(features, request, card, self._estimator) for card in eligible
+            ),
+            excluded=excluded,
+            settings=self._with_request_knobs(ctx),
+        )
+
+    def route(self, ctx: RequestContext) -> Decision:
+        """The decision for ``ctx.request``; :class:`NoEligibleModel` when none may answer."""
+        task = self.task(ctx)
+        if ctx.request.routing.model:
+            return self._pinned(task)
+        decision = self._pm.hook.modelmuxer_select(ctx=ctx, task=task)
+        if not isinstance(decision, Decision):
+            raise PluginError(f"modelmuxer_select returned {decision!r}, not a Decision")
+        allowed = {c.model for c in task.candidates}
+        stray = [m for m in decision.models if m not in allowed]
+        if stray:
+            raise PluginError(
+                f"strategy/plugin chose {stray} which are not eligible candidates "
+                f"({sorted(allowed)})"
+            )
+        return decision
+
+    def _apply_policies(
+        self, ctx: RequestContext, eligible: list[ModelCard], excluded: dict[str, str]
+    ) -> list[ModelCard]:
+        ids = {card.id for card in eligible}
+        for result in self._pm.hook.modelmuxer_filter_candidates(ctx=ctx, candidates=eligible):
+            if result is None:
+                continue
+            if not isinstance(result, Mapping):
+                raise PluginError(
+                    f"modelmuxer_filter_candidates returned {result!r}; "
+                    "a mapping {model_id: reason} or None is required"
+                )
+            for model, why in result.items():
+                if model in ids:  # a policy may name models this muxer does not have
+                    excluded.setdefault(model, str(why))
+        return [card for card in eligible if card.id not in excluded]
+
+    def _with_request_knobs(self, ctx: RequestContext) -> StrategySettings:
+        routing = ctx.request.routing
+        if routing.quality_target is None and routing.cost_weight is None:
+            return self._settings
+        s = self._settings
+        return StrategySettings(
+            quality_target=s.quality_target
+            if routing.quality_target is None
+            else routing.quality_target,
+            cost_weight=s.cost_weight if routing.cost_weight is None else routing.cost_weight,
+            latency_weight=s.latency_weight,
+            cascade_threshold=s.cascade_threshold,
+            cascade_max_models=s.cascade_max_models,
+        )
+
+    @staticmethod
+    def _pinned(task: RoutingTask) -> Decision:
+        model = task.candidates[0].model
+        return task.decide("pinned", [model], f"{model}: pinned by the caller (no routing)")

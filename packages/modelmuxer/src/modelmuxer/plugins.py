@@ -1,0 +1,143 @@
+"""Plugin management: one pluggy manager per Muxer, built-in plugins, entry points, registries."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable
+
+import pluggy
+
+from modelmuxer import hookspecs
+from modelmuxer.backends.base import Backend
+from modelmuxer.errors import ConfigError, PluginError, UnknownStrategy
+from modelmuxer.strategies.base import Strategy
+from modelmuxer.types import ModelCard
+
+__all__ = [
+    "DEFAULT_PLUGINS",
+    "DISABLE_AUTOLOAD_ENV",
+    "ENTRY_POINT_GROUP",
+    "BackendRegistry",
+    "StrategyRegistry",
+    "make_plugin_manager",
+]
+
+ENTRY_POINT_GROUP = "modelmuxer"
+#: Set to a non-empty value to skip entry-point plugins (tests do), like pytest's own switch.
+DISABLE_AUTOLOAD_ENV = "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD"
+
+#: Built-in plugins, registered exactly like third-party ones.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "modelmuxer.pipeline.defaults",
+    "modelmuxer.judging.structural",
+    "modelmuxer.backends.litellm_backend",
+    "modelmuxer.backends.offline",
+    "modelmuxer.strategies.cost_optimized",
+    "modelmuxer.strategies.quality_first",
+    "modelmuxer.strategies.cascade",
+    "modelmuxer.strategies.hybrid",
+)
+
+
+def make_plugin_manager(
+    plugins: Iterable[object] = (), *, load_entrypoints: bool = True
+) -> pluggy.PluginManager:
+    """A new plugin manager with the hookspecs, the built-ins, entry points and ``plugins``.
+
+    Entry points of the ``modelmuxer`` group load unless ``load_entrypoints`` is false or the
+    ``MODELMUXER_DISABLE_PLUGIN_AUTOLOAD`` environment variable is set.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    for name in DEFAULT_PLUGINS:
+        pm.register(importlib.import_module(name), name=name)
+    if load_entrypoints and not os.environ.get(DISABLE_AUTOLOAD_ENV):
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:
+            raise PluginError(
+                f"loading a '{ENTRY_POINT_GROUP}' entry-point plugin failed: {exc}"
+            ) from exc
+    for plugin in plugins:
+        try:
+            pm.register(plugin)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginError(f"cannot register plugin {plugin!r}: {exc}") from exc
+    try:
+        # A misspelt hook would otherwise be ignored silently (a policy that never runs).
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"{exc}; hooks are named in modelmuxer.hookspecs") from exc
+    return pm
+
+
+class StrategyRegistry:
+    """The strategies registered on one muxer, by name."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._by_name: dict[str, Strategy] = {}
+        pm.hook.modelmuxer_register_strategies(register=self._register)
+
+    def _register(self, strategy: Strategy) -> None:
+        if not isinstance(strategy, Strategy):
+            raise PluginError(
+                f"{strategy!r} is not a strategy: it needs name, description and select(task)"
+            )
+        if strategy.name in self._by_name:
+            raise PluginError(f"two plugins register a strategy named {strategy.name!r}")
+        self._by_name[strategy.name] = strategy
+
+    def get(self, name: str) -> Strategy:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownStrategy(name, list(self._by_name)) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+
+class BackendRegistry:
+    """The backends registered on one muxer."""
+
+    FALLBACK = "litellm"
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._backends: list[Backend] = []
+        pm.hook.modelmuxer_register_backends(register=self._register)
+
+    def _register(self, backend: Backend) -> None:
+        if not isinstance(backend, Backend):
+            raise PluginError(
+                f"{backend!r} is not a backend: "
+                "it needs name, claims, price_alias, complete, stream"
+            )
+        if any(b.name == backend.name for b in self._backends):
+            raise PluginError(f"two plugins register a backend named {backend.name!r}")
+        self._backends.append(backend)
+
+    def get(self, name: str) -> Backend:
+        for backend in self._backends:
+            if backend.name == name:
+                return backend
+        known = ", ".join(sorted(b.name for b in self._backends))
+        raise ConfigError(f"no backend named {name!r}; registered backends: {known}")
+
+    def for_model(self, model_id: str, backend: str | None = None) -> Backend:
+        """The backend that serves ``model_id``: the named one, a claiming one, else litellm."""
+        if backend is not None:
+            return self.get(backend)
+        for candidate in self._backends:
+            if candidate.name != self.FALLBACK and candidate.claims(model_id):
+                return candidate
+        return self.get(self.FALLBACK)
+
+    def for_card(self, card: ModelCard) -> Backend:
+        return self.for_model(card.id, card.backend)
+
+    def names(self) -> list[str]:
+        return sorted(b.name for b in self._backends)

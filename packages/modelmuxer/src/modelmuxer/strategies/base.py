@@ -1,0 +1,117 @@
+"""The strategy contract, and what a strategy receives.
+
+A strategy turns a :class:`RoutingTask` (the request, its features and the *eligible* candidates
+with their estimates) into a :class:`~modelmuxer.types.Decision`. Hard constraints (context
+window, capabilities, allow / deny lists, cost ceiling, policy plugins) are applied before a
+strategy runs, so a strategy only ever sees models that may answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from modelmuxer.analysis.features import QueryFeatures
+from modelmuxer.types import CandidateEstimate, Decision, ModelCard, Request
+
+__all__ = ["Candidate", "RoutingTask", "Strategy", "StrategySettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySettings:
+    """The knobs strategies read. Per-request routing options override the muxer's values.
+
+    - ``quality_target``: the estimated quality ``cost_optimized`` must reach (0..1).
+    - ``cost_weight``: ``hybrid``'s single trade-off knob: 0 ignores cost, 1 strongly favours the
+      cheapest; the default 0.35 saves most on easy queries and pays for hard ones.
+    - ``latency_weight``: how much ``hybrid`` penalises slow models.
+    - ``cascade_threshold``: the judge score a cascade answer needs to be accepted.
+    - ``cascade_max_models``: the longest chain ``cascade`` builds.
+    """
+
+    quality_target: float = 0.8
+    cost_weight: float = 0.35
+    latency_weight: float = 0.05
+    cascade_threshold: float = 0.5
+    cascade_max_models: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An eligible model with its estimates for this request."""
+
+    card: ModelCard
+    quality: float
+    cost_usd: float
+    worst_cost_usd: float
+    latency_s: float
+
+    @property
+    def model(self) -> str:
+        return self.card.id
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTask:
+    """Everything a strategy may look at."""
+
+    request: Request
+    features: QueryFeatures
+    candidates: tuple[Candidate, ...]
+    excluded: Mapping[str, str] = field(default_factory=dict)
+    settings: StrategySettings = StrategySettings()
+
+    def estimates(self, scores: Mapping[str, float] | None = None) -> list[CandidateEstimate]:
+        """Every candidate, eligible or not, as the decision reports them (with optional scores)."""
+        scores = scores or {}
+        out = [
+            CandidateEstimate(
+                model=c.model,
+                quality=round(c.quality, 4),
+                cost_usd=c.cost_usd,
+                latency_s=round(c.latency_s, 4),
+                score=None if c.model not in scores else round(scores[c.model], 4),
+            )
+            for c in self.candidates
+        ]
+        out.extend(
+            CandidateEstimate(model=m, quality=0.0, cost_usd=0.0, latency_s=0.0, excluded=why)
+            for m, why in self.excluded.items()
+        )
+        return out
+
+    def decide(
+        self,
+        strategy: str,
+        models: Iterable[str],
+        reason: str,
+        *,
+        scores: Mapping[str, float] | None = None,
+        threshold: float | None = None,
+    ) -> Decision:
+        """Build the :class:`Decision` for ``models`` with every candidate's estimates."""
+        return Decision(
+            strategy=strategy,
+            models=list(models),
+            candidates=self.estimates(scores),
+            reason=reason,
+            threshold=threshold,
+            features=self.features.as_dict(),
+        )
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """Chooses the model(s) for a request.
+
+    Must be deterministic (equal tasks give equal decisions), choose only among
+    ``task.candidates`` (never empty when called), and explain itself in ``Decision.reason``.
+    """
+
+    name: str
+    description: str
+
+    def select(self, task: RoutingTask) -> Decision:
+        """Return the decision for ``task``."""
+        ...

@@ -1,0 +1,97 @@
+"""What a caller asks for: messages, generation parameters, identity, tags and routing options."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from modelmuxer.types.messages import Message, ToolSpec
+
+__all__ = ["GenerationParams", "Identity", "Request", "RoutingOptions", "ToolChoice"]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+ToolChoice = Literal["auto", "none", "required"] | dict[str, Any]
+
+
+class Identity(BaseModel):
+    """Who is asking: the end user, their organisation and project, and their role."""
+
+    model_config = _FROZEN
+    user: str | None = None
+    org: str | None = None
+    project: str | None = None
+    role: str | None = None
+
+
+class GenerationParams(BaseModel):
+    """Generation parameters, passed to whichever model answers."""
+
+    model_config = _FROZEN
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    tools: list[ToolSpec] | None = None
+    tool_choice: ToolChoice | None = None
+    response_format: dict[str, Any] | None = None
+    timeout_s: float | None = Field(default=None, gt=0.0)
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def wants_json(self) -> bool:
+        """True when ``response_format`` asks for JSON (an object or a schema)."""
+        fmt = self.response_format
+        return bool(fmt) and fmt.get("type") in ("json_object", "json_schema")  # type: ignore[union-attr,operator]
+
+
+class RoutingOptions(BaseModel):
+    """Per-call routing overrides. Unset fields use the muxer's settings."""
+
+    model_config = _FROZEN
+    strategy: str | None = None
+    model: str | None = Field(default=None, description="pin this candidate: no routing")
+    allow: frozenset[str] | None = Field(default=None, description="only these model ids")
+    deny: frozenset[str] = frozenset()
+    max_cost_usd: float | None = Field(default=None, gt=0.0)
+    quality_target: float | None = Field(default=None, ge=0.0, le=1.0)
+    cost_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Request(BaseModel):
+    """One chat request.
+
+    ``request_id`` is unique per request (generated when not given) and ties together every
+    record of the calls the request makes.
+    """
+
+    model_config = _FROZEN
+    messages: list[Message] = Field(min_length=1)
+    params: GenerationParams = GenerationParams()
+    identity: Identity = Identity()
+    tags: frozenset[str] = frozenset()
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    routing: RoutingOptions = RoutingOptions()
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
+
+    @field_validator("messages")
+    @classmethod
+    def _last_message_answerable(cls, messages: list[Message]) -> list[Message]:
+        if messages[-1].role == "assistant" and messages[-1].tool_calls:
+            raise ValueError(
+                "the last message is an assistant tool call: add the tool results "
+                "(role 'tool') before asking for the next answer"
+            )
+        return messages
+
+    @property
+    def prompt_text(self) -> str:
+        """All message text joined, for analysis."""
+        return "\n".join(m.text for m in self.messages)

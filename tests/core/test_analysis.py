@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 from pathlib import Path
@@ -84,6 +85,24 @@ WEATHER_TOOL = ToolSpec(
 def test_the_package_exports_its_api() -> None:
     assert set(analysis.__all__) >= {"QueryFeatures", "TaskType", "analyze", "estimate_tokens"}
     assert isinstance(ask("hello"), QueryFeatures)
+
+
+def test_analysis_imports_only_the_standard_library_and_the_core() -> None:
+    # No tokenizer, no model, no network client: analysis must stay cheap and offline.
+    allowed = {"__future__", "collections", "dataclasses", "json", "math", "re", "string"}
+    allowed |= {"typing", "modelmuxer"}
+    package = Path(analysis.__file__).parent
+    for module in package.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{module.name} imports {name}"
 
 
 # -- task types -----------------------------------------------------------------------------

@@ -35,8 +35,8 @@ _ASK: Final = 500  # characters at each end of a document where its ask is looke
 _CODE, _MATH, _REASON = 0, 1, 2
 _TRANSLATE, _SUMMARIZE, _EXTRACT, _CLASSIFY = 3, 4, 5, 6
 _CREATIVE, _WRITING, _COMPOSE, _DIGEST = 7, 8, 9, 10
-_GREETING, _SMALLTALK, _QUESTION = 11, 12, 13
-_SIGNALS: Final = 14
+_SMALLTALK, _QUESTION = 11, 12
+_SIGNALS: Final = 13
 _TASK_CUES: Final = range(_TRANSLATE, _DIGEST + 1)
 
 # A cue: (phrase, signal, points). The word alone is the cue when the phrase is "" (which every
@@ -136,7 +136,7 @@ _WORDS: Final = _cues(
             "why compare comparison contrast analyze analyse analysis evaluate assess justify "
             "derive implications tradeoff tradeoffs critique reasoning deduce infer hypothesis "
             "argue argument versus vs dilemma puzzle riddle paradox consequences optimal "
-            "strategy architecture design plan tradeoffs pros cons",
+            "strategy architecture design plan pros cons",
             ((_REASON, 15),),
         ),
         (
@@ -176,11 +176,6 @@ _WORDS: Final = _cues(
             "bitte vorrei voudrais möchte quiero gostaria пожалуйста объясните "
             "расскажите что как почему هل كيف لماذا ما",
             ((_QUESTION, 100),),
-        ),
-        (
-            "hi hello hey hiya howdy greetings thanks thank thx ty bye goodbye bonjour salut "
-            "hola hallo ciao olá привет",
-            ((_GREETING, 100),),
         ),
     ],
     _PHRASES,
@@ -703,7 +698,9 @@ def analyze(request: Request) -> QueryFeatures:
         prompt_tokens=estimate_request_tokens(request),
         expected_output_tokens=_expected_output(task, query, params.max_tokens),
         task_type=task,
-        complexity=_complexity(task, code / 100, maths / 100, reasoning / 100, len(query), depth),
+        complexity=round(
+            _complexity(task, code / 100, maths / 100, reasoning / 100, len(query), depth), 4
+        ),
         code=code / 100,
         math=maths / 100,
         reasoning=reasoning / 100,

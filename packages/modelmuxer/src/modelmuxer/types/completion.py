@@ -22,7 +22,7 @@ class Attempt(BaseModel):
     model_config = _FROZEN
     model: str
     outcome: Literal["accepted", "escalated", "failed"]
-    usage: Usage = Usage()
+    usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     latency_s: float = 0.0
     judge_score: float | None = None

@@ -74,11 +74,11 @@ class Request(BaseModel):
 
     model_config = _FROZEN
     messages: list[Message] = Field(min_length=1)
-    params: GenerationParams = GenerationParams()
-    identity: Identity = Identity()
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    identity: Identity = Field(default_factory=Identity)
     tags: frozenset[str] = frozenset()
     metadata: dict[str, Any] = Field(default_factory=dict)
-    routing: RoutingOptions = RoutingOptions()
+    routing: RoutingOptions = Field(default_factory=RoutingOptions)
     request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
 
     @field_validator("messages")

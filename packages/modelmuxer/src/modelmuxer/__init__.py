@@ -45,45 +45,68 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_ERRORS = (
+__all__ = [
+    "Completion",
     "ConfigError",
+    "Decision",
+    "GenerationParams",
+    "Identity",
     "InvalidRequest",
+    "Message",
+    "ModelCard",
     "ModelMuxerError",
+    "ModelSpec",
+    "Muxer",
     "NoEligibleModel",
     "PluginError",
     "ProviderError",
     "ProviderTimeout",
     "RateLimitedByProvider",
-    "RequestRejected",
-    "UnknownModel",
-    "UnknownStrategy",
-)
-_TYPES = (
-    "Completion",
-    "Decision",
-    "GenerationParams",
-    "Identity",
-    "Message",
-    "ModelCard",
     "Request",
+    "RequestRejected",
     "RoutingOptions",
     "StreamChunk",
+    "UnknownModel",
+    "UnknownStrategy",
     "Usage",
+    "__version__",
+    "hookimpl",
+]
+
+_TYPES = frozenset(
+    {
+        "Completion",
+        "Decision",
+        "GenerationParams",
+        "Identity",
+        "Message",
+        "ModelCard",
+        "Request",
+        "RoutingOptions",
+        "StreamChunk",
+        "Usage",
+    }
 )
-#: public name -> the module that defines it
-_WHERE: dict[str, str] = {
+_ELSEWHERE = {
     "Muxer": "modelmuxer.muxer",
     "ModelSpec": "modelmuxer.catalog",
     "hookimpl": "modelmuxer.hookspecs",
-    **dict.fromkeys(_ERRORS, "modelmuxer.errors"),
-    **dict.fromkeys(_TYPES, "modelmuxer.types"),
 }
 
-__all__ = sorted([*_WHERE, "__version__"])
+
+def _module_of(name: str) -> str | None:
+    """The module that defines public ``name`` (errors are the remaining public names)."""
+    if name in _TYPES:
+        return "modelmuxer.types"
+    if name in _ELSEWHERE:
+        return _ELSEWHERE[name]
+    if name in __all__ and name != "__version__":
+        return "modelmuxer.errors"
+    return None
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
+    module = _module_of(name)
     if module is None:
         raise AttributeError(f"module 'modelmuxer' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import pluggy
 
@@ -16,7 +17,7 @@ from modelmuxer.plugins import BackendRegistry
 from modelmuxer.strategies.estimates import worst_case_cost
 from modelmuxer.types import Attempt, Completion, Decision
 
-__all__ = ["Executor"]
+__all__ = ["Executor", "Step", "completion_of"]
 
 
 class Executor:
@@ -63,52 +64,35 @@ class Executor:
         features = ctx.features or analyze(ctx.request)
         return spent + worst_case_cost(features, ctx.request, card) <= ceiling
 
-    async def run(self, ctx: RequestContext, decision: Decision) -> Completion:
-        """Answer the request as ``decision`` says."""
-        t0 = time.perf_counter()
-        attempts: list[Attempt] = []
-        spent = 0.0
-        last = len(decision.models) - 1
-        threshold = decision.threshold if decision.threshold is not None else 0.5
-        # the best answer the judge rejected: served if every stronger model then fails
-        best: tuple[float, ModelCall, CallResult] | None = None
-        for index, model in enumerate(decision.models):
-            call = self.make_call(ctx, model, index, stream=False)
-            try:
-                result = await call_model(self._pm, ctx, decision, call)
-            except ProviderError as exc:
-                attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
-                if index < last:
-                    continue
-                if best is None:
-                    raise
-                _, best_call, best_result = best
-                return _completion(ctx, decision, best_call, best_result, attempts, spent, t0)
-            spent += result.cost_usd
-            score: float | None = None
-            accept = index == last
-            if not accept:
-                score = self.judge(ctx, call, result.response)
-                accept = score >= threshold or not self.can_afford_next(
-                    ctx, decision, index + 1, spent
-                )
-            self._record_success(ctx, decision, call, result, accepted=accept)
-            attempts.append(_attempt(model, result, score, accept))
-            if score is not None and (best is None or score > best[0]):
-                best = (score, call, result)
-            if accept:
-                return _completion(ctx, decision, call, result, attempts, spent, t0)
-        raise AssertionError("unreachable: the last model either answers or raises")
-
-    def _record_success(
+    async def step(
         self,
         ctx: RequestContext,
         decision: Decision,
-        call: ModelCall,
-        result: CallResult,
-        *,
-        accepted: bool,
-    ) -> None:
+        index: int,
+        spent: float,
+        attempts: list[Attempt],
+    ) -> Step:
+        """Call ``decision.models[index]`` whole; judge it unless it is the last; record it.
+
+        The attempt is appended to ``attempts``. A failed call comes back with ``error`` set
+        (recorded by :func:`call_model`) instead of raising, so the caller decides whether to
+        escalate, fall back or raise.
+        """
+        model = decision.models[index]
+        call = self.make_call(ctx, model, index, stream=False)
+        try:
+            result = await call_model(self._pm, ctx, decision, call)
+        except ProviderError as exc:
+            attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
+            return Step(call, None, exc, None, False)
+        score: float | None = None
+        accept = index == len(decision.models) - 1
+        if not accept:
+            threshold = decision.threshold if decision.threshold is not None else 0.5
+            score = self.judge(ctx, call, result.response)
+            accept = score >= threshold or not self.can_afford_next(
+                ctx, decision, index + 1, spent + result.cost_usd
+            )
         emit_record(
             self._pm,
             ctx,
@@ -117,8 +101,42 @@ class Executor:
             started_at=result.started_at,
             usage=result.response.usage,
             latency_s=result.latency_s,
-            outcome="ok" if accepted else "escalated",
+            outcome="ok" if accept else "escalated",
         )
+        attempts.append(_attempt(model, result, score, accept))
+        return Step(call, result, None, score, accept)
+
+    async def run(self, ctx: RequestContext, decision: Decision) -> Completion:
+        """Answer the request as ``decision`` says."""
+        t0 = time.perf_counter()
+        attempts: list[Attempt] = []
+        spent = 0.0
+        # the best answer the judge rejected: served if every stronger model then fails
+        best: Step | None = None
+        for index in range(len(decision.models)):
+            step = await self.step(ctx, decision, index, spent, attempts)
+            if step.result is None:
+                continue
+            spent += step.result.cost_usd
+            if step.accepted:
+                return completion_of(ctx, decision, step, attempts, spent, t0)
+            if best is None or (step.score or 0.0) > (best.score or 0.0):
+                best = step
+        if best is None:
+            assert step.error is not None
+            raise step.error
+        return completion_of(ctx, decision, best, attempts, spent, t0)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One non-streamed call of a decision: its result (or error), judge score, acceptance."""
+
+    call: ModelCall
+    result: CallResult | None
+    error: ProviderError | None
+    score: float | None
+    accepted: bool
 
 
 def _attempt(model: str, result: CallResult, score: float | None, accepted: bool) -> Attempt:
@@ -132,16 +150,17 @@ def _attempt(model: str, result: CallResult, score: float | None, accepted: bool
     )
 
 
-def _completion(
+def completion_of(
     ctx: RequestContext,
     decision: Decision,
-    call: ModelCall,
-    result: CallResult,
+    step: Step,
     attempts: list[Attempt],
     spent: float,
     t0: float,
 ) -> Completion:
-    response = result.response
+    """The :class:`Completion` serving ``step``'s answer; ``spent`` covers every attempt."""
+    assert step.result is not None
+    response = step.result.response
     return Completion(
         request_id=ctx.request.request_id,
         text=response.text,
@@ -149,8 +168,8 @@ def _completion(
         finish_reason=response.finish_reason,
         usage=response.usage,
         cost_usd=spent,
-        model=call.card.id,
-        provider=call.card.provider,
+        model=step.call.card.id,
+        provider=step.call.card.provider,
         decision=decision,
         attempts=attempts,
         latency_s=time.perf_counter() - t0,

@@ -16,8 +16,8 @@ from modelmuxer.analysis.tokens import estimate_tokens
 from modelmuxer.backends.base import ModelCall, StreamDelta
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
-from modelmuxer.pipeline.calls import call_model, emit_record
-from modelmuxer.pipeline.executor import Executor
+from modelmuxer.pipeline.calls import emit_record
+from modelmuxer.pipeline.executor import Executor, completion_of
 from modelmuxer.types import (
     Attempt,
     CallOutcome,
@@ -91,64 +91,23 @@ class StreamRunner:
         attempts: list[Attempt] = []
         spent = 0.0
         last = len(decision.models) - 1
-        threshold = decision.threshold if decision.threshold is not None else 0.5
-        for index, model in enumerate(decision.models[:last]):
-            call = self._executor.make_call(ctx, model, index, stream=False)
-            try:
-                result = await call_model(self._pm, ctx, decision, call)
-            except ProviderError as exc:
-                attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
+        for index in range(last):
+            step = await self._executor.step(ctx, decision, index, spent, attempts)
+            if step.result is None:
                 continue
-            spent += result.cost_usd
-            score = self._executor.judge(ctx, call, result.response)
-            accept = score >= threshold or not self._executor.can_afford_next(
-                ctx, decision, index + 1, spent
-            )
-            emit_record(
-                self._pm,
-                ctx,
-                decision,
-                call,
-                started_at=result.started_at,
-                usage=result.response.usage,
-                latency_s=result.latency_s,
-                outcome="ok" if accept else "escalated",
-            )
-            response = result.response
-            attempts.append(
-                Attempt(
-                    model=model,
-                    outcome="accepted" if accept else "escalated",
-                    usage=response.usage,
-                    cost_usd=result.cost_usd,
-                    latency_s=result.latency_s,
-                    judge_score=score,
-                )
-            )
-            if accept:
+            spent += step.result.cost_usd
+            if step.accepted:
+                response = step.result.response
                 deltas = [
                     ToolCallDelta(
                         index=i, id=tc.id, name=tc.function.name, arguments=tc.function.arguments
                     )
                     for i, tc in enumerate(response.tool_calls)
                 ]
+                model = step.call.card.id
                 yield StreamChunk(text=response.text, tool_calls=deltas, model=model)
-                yield StreamChunk(
-                    model=model,
-                    completion=Completion(
-                        request_id=ctx.request.request_id,
-                        text=response.text,
-                        tool_calls=response.tool_calls,
-                        finish_reason=response.finish_reason,
-                        usage=response.usage,
-                        cost_usd=spent,
-                        model=model,
-                        provider=call.card.provider,
-                        decision=decision,
-                        attempts=attempts,
-                        latency_s=time.perf_counter() - t0,
-                    ),
-                )
+                completion = completion_of(ctx, decision, step, attempts, spent, t0)
+                yield StreamChunk(model=model, completion=completion)
                 return
         call = self._executor.make_call(ctx, decision.models[last], last, stream=True)
         # Closed explicitly so an early stop by the consumer is recorded at once.

@@ -397,3 +397,20 @@ async def test_no_eligible_model_lists_every_candidate_and_why(constrained: Muxe
     message = str(info.value)
     for model, why in exclusions.items():
         assert f"  - {model}: {why}" in message
+
+
+def test_muxer_is_a_context_manager_that_closes_its_loop() -> None:
+    from modelmuxer import Muxer
+
+    with Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False) as muxer:
+        assert muxer.complete("hello").text
+        loop = muxer._sync._loop
+        assert loop is not None
+    assert muxer._sync._loop is None
+
+
+async def test_muxer_is_an_async_context_manager() -> None:
+    from modelmuxer import Muxer
+
+    async with Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False) as muxer:
+        assert (await muxer.acomplete("hello")).text

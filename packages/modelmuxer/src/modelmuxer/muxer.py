@@ -179,8 +179,20 @@ class Muxer:
         return self._sync.iterate(self.astream(messages, **kwargs))
 
     def close(self) -> None:
-        """Release the background loop used by the sync methods."""
+        """Release the background loop used by the sync methods (idempotent)."""
         self._sync.close()
+
+    def __enter__(self) -> Muxer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Muxer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- internals ------------------------------------------------------------------------------
 

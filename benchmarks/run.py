@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _machine import machine_info
 from bench_core import bench_acomplete, bench_import, bench_route
+from bench_langchain import bench_langchain
+from bench_llamaindex import bench_llamaindex
 
 HERE = Path(__file__).parent
 
@@ -83,6 +85,27 @@ def _render(results: dict) -> str:
         f"{acc['added_pinned_p50_us']:.1f} µs pinned ({acc['n']} interleaved calls each).",
         "",
     ]
+    lc = results["langchain"]
+    li = results["llamaindex"]
+    lines += [
+        "## Adapters (goal: at most 1.5x the framework's own fake model)",
+        "",
+        "| | p50 µs | ratio |",
+        "|---|---:|---:|",
+        f"| LangChain fake chat model `ainvoke` | {lc['fake_ainvoke_p50_us']:.1f} | 1.00 |",
+        f"| `ChatModelMuxer.ainvoke` over that fake model | "
+        f"{lc['chatmodelmuxer_ainvoke_p50_us']:.1f} | **{lc['ratio']:.2f}** |",
+        f"| LlamaIndex `MockLLM.achat` | {li['baseline_p50_us']:.1f} | 1.00 |",
+        f"| `ModelMuxerLLM.achat` over offline models | {li['routed_offline_p50_us']:.1f} "
+        f"| **{li['ratio_offline']:.2f}** |",
+        f"| `ModelMuxerLLM.achat` over two wrapped `MockLLM`s | {li['routed_mock_p50_us']:.1f} "
+        f"| {li['ratio_mock']:.2f} |",
+        "",
+        "Interleaved calls in one run. Wrapping a framework model runs that model's whole call",
+        "(with its own callback machinery) inside ModelMuxer's, so the wrapped ratios carry the",
+        "framework's cost twice.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -98,6 +121,8 @@ def main() -> None:
         "import": bench_import(runs=5 if args.quick else 15),
         "route": bench_route(n_calls=3000 // scale),
         "acomplete": bench_acomplete(n_calls=3000 // scale),
+        "langchain": bench_langchain(2000 // scale),
+        "llamaindex": bench_llamaindex(2000 // scale),
     }
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "RESULTS.md").write_text(_render(results))

@@ -700,3 +700,42 @@ async def test_complete_returns_a_model_response() -> None:
     response = await backend.complete(make_call(backend))
     assert isinstance(response, ModelResponse)
     assert response.raw is None
+
+
+def test_json_object_mode_uses_the_keys_the_prompt_names() -> None:
+    import json as _json
+
+    from modelmuxer import Muxer
+
+    with Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False) as muxer:
+        completion = muxer.complete(
+            "Tell me a joke about cats. Return a JSON object with 'setup' and 'punchline' keys.",
+            response_format={"type": "json_object"},
+        )
+    value = _json.loads(completion.text)
+    assert set(value) == {"setup", "punchline"}
+    assert all(isinstance(v, str) and v for v in value.values())
+
+
+def test_quoted_non_ascii_names_become_tool_arguments() -> None:
+    import json as _json
+
+    from modelmuxer import Muxer
+
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "lookup_company",
+            "description": "Look up a company by name",
+            "parameters": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}},
+                "required": ["name"],
+            },
+        },
+    }
+    with Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False) as muxer:
+        completion = muxer.complete("Look up the company '你好啊集团' please.", tools=[tool])
+    assert completion.tool_calls
+    args = _json.loads(completion.tool_calls[0].function.arguments)
+    assert args["name"] == "你好啊集团"

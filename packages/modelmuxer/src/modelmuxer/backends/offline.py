@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal
 
@@ -294,6 +295,12 @@ def _trailing_tool_results(request: Request) -> list[str]:
     return results
 
 
+#: a key name quoted in a prompt: 'setup', "punchline", `id`
+_QUOTED_KEY = re.compile(r"""['"`]([A-Za-z_][A-Za-z0-9_]{0,40})['"`]""")
+#: a quoted phrase in any script: 'Paris', "你好啊集团", «…» not included
+_QUOTED = re.compile(r"""(?:(?<=\s)|^)['"“‘「]([^'"”’」\n]{2,80})['"”’」](?=[\s.,;:!?)]|$)""")
+
+
 def _json_answer(fmt: Mapping[str, Any], question: str, key: int, compose: _Composer) -> str:
     spec = fmt.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, Mapping) else None
@@ -301,7 +308,16 @@ def _json_answer(fmt: Mapping[str, Any], question: str, key: int, compose: _Comp
         source = js.ValueSource(tx.keywords(question), tx.numbers(question), phrase=question)
         value = js.instance_for(schema, source)
     else:
-        value = {"answer": compose(question, key)}
+        # json_object mode: prompts usually name the keys they want ('setup', "punchline")
+        keys = list(dict.fromkeys(_QUOTED_KEY.findall(question)))
+        if keys:
+            source = js.ValueSource(tx.keywords(question), tx.numbers(question), phrase=question)
+            props = {k: {"type": "string"} for k in keys}
+            value = js.instance_for(
+                {"type": "object", "properties": props, "required": keys}, source
+            )
+        else:
+            value = {"answer": compose(question, key)}
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -322,6 +338,7 @@ def _tool_call(call: ModelCall, key: int) -> ToolCall | None:
     # sentence.
     free = [w for w in words if w.lower() not in taken]
     free.sort(key=lambda w: not (w[:1].isupper() and w is not words[0]))
+    free = [*_QUOTED.findall(question), *free]  # quoted names are the likeliest arguments
     source = js.ValueSource(free, tx.numbers(question), phrase=question.strip())
     parameters = tool.function.parameters or {"type": "object", "properties": {}}
     arguments = js.instance_for(parameters, source)

@@ -53,18 +53,19 @@ class HybridStrategy:
         complexity = min(max(task.features.complexity, 0.0), 1.0)
         w_eff = cost_weight * (1.0 - complexity) ** 2
         scores = hybrid_scores(task.candidates, w_eff, task.settings.latency_weight)
-        ranked = sorted(task.candidates, key=lambda c: (-scores[c.model], c.cost_usd, c.model))
+        # Best first: scores within _TIE count as equal (float noise must not decide between
+        # equally good models), then the cheaper, then the smaller id.
+        ranked = sorted(
+            task.candidates, key=lambda c: (-round(scores[c.model] / _TIE), c.cost_usd, c.model)
+        )
         chosen = ranked[0]
-        # Re-rank near-ties so float noise cannot decide between equally good models.
-        tied = [c for c in ranked if scores[c.model] >= scores[chosen.model] - _TIE]
-        chosen = min(tied, key=lambda c: (c.cost_usd, c.model))
         reason = (
             f"{chosen.model}: best score {scores[chosen.model]:.3f} "
             f"(quality {chosen.quality:.2f}, ${chosen.cost_usd:.6f}, ~{chosen.latency_s:.1f}s) "
             f"at cost_weight {cost_weight:.2f}, complexity {complexity:.2f}"
         )
-        runner_up = next((c for c in ranked if c.model != chosen.model), None)
-        if runner_up is not None:
+        if len(ranked) > 1:
+            runner_up = ranked[1]
             reason += (
                 f"; next {runner_up.model} {scores[runner_up.model]:.3f} "
                 f"(quality {runner_up.quality:.2f}, ${runner_up.cost_usd:.6f})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import math
+import string
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 import modelmuxer.analysis as analysis
 from modelmuxer.analysis import QueryFeatures, analyze, estimate_request_tokens, estimate_tokens
+from modelmuxer.analysis.analyzer import _lower
 from modelmuxer.types import (
     FunctionCall,
     FunctionSpec,
@@ -229,6 +231,13 @@ def test_a_system_prompt_can_set_the_task() -> None:
     )
     assert features.task_type == "translation"
     assert ask("Good morning, how are you today?").task_type == "chat"
+
+
+def test_a_system_prompt_can_ask_for_a_digest_of_a_document() -> None:
+    question = LONG_ARTICLE + "\n\nWhat does it say?"
+    assert ask(question).task_type == "qa"
+    digest = conversation(("system", "Answer with the main ideas only."), ("user", question))
+    assert digest.task_type == "summarization"
 
 
 def test_a_follow_up_keeps_the_code_context_of_the_previous_turn() -> None:
@@ -510,3 +519,183 @@ def test_any_conversation_gives_valid_features(
     assert features.conversation_depth == 1
     if max_tokens is not None:
         assert features.expected_output_tokens <= max_tokens
+
+
+# -- exactness of the fast paths ----------------------------------------------------------------
+
+# Features the analyzer computed for these requests before its hot path was optimised (a
+# combined word lookup, byte-table lowering, script classes). A change here must be deliberate.
+GOLDEN: dict[str, tuple[list[tuple[str, str]], tuple[object, ...]]] = {
+    "english": (
+        [
+            (
+                "user",
+                "The quarterly report shows revenue growth in every region, while costs rose "
+                "faster in logistics; explain which factors matter most and why. " * 4,
+            )
+        ],
+        (128, 60, "chat", 0.0931, 0.0, 0.0, 0.19, False, False, False, "en", 1, False),
+    ),
+    "code": (
+        [("user", "Why does this raise a KeyError?\n```python\n" + PYTHON + "```\n")],
+        (135, 400, "code", 0.8367, 1.0, 0.45, 0.15, False, False, False, "en", 1, False),
+    ),
+    "french": (
+        [
+            (
+                "user",
+                "Pouvez-vous m’expliquer pourquoi le ciel est bleu pendant la journée et rouge "
+                "au coucher du soleil ? J'aimerais comprendre la diffusion de la lumière.",
+            )
+        ],
+        (41, 150, "qa", 0.2301, 0.0, 0.0, 0.0, False, False, False, "fr", 1, False),
+    ),
+    "german": (
+        [
+            (
+                "user",
+                "Könnten Sie mir bitte erklären, wie man einen guten Sauerteig ansetzt? Ich "
+                "möchte gerne Brot backen.",
+            )
+        ],
+        (30, 150, "qa", 0.2273, 0.0, 0.0, 0.0, False, False, False, "de", 1, False),
+    ),
+    "chinese": (
+        [
+            (
+                "user",
+                "请帮我解释一下量子计算的基本原理，以及它和传统计算机有什么不同。"
+                "我想了解量子比特、叠加和纠缠这些概念。",
+            )
+        ],
+        (58, 150, "qa", 0.2241, 0.0, 0.0, 0.0, False, False, False, "zh", 1, False),
+    ),
+    "japanese": (
+        [
+            (
+                "user",
+                "日本の四季について教えてください。なぜ秋の紅葉は美しいのですか？コードは不要です。",
+            )
+        ],
+        (48, 150, "qa", 0.2699, 0.3, 0.0, 0.15, False, False, False, "ja", 1, False),
+    ),
+    "maths": (
+        [
+            (
+                "user",
+                "Prove that ∑ 1/k² ≤ 2 for all n ≥ 1, and compute \\frac{\\pi^2}{6} - 1.5 to 3 "
+                "decimals. Is x^2 + 3 = 12 solvable?",
+            )
+        ],
+        (48, 300, "math", 0.838, 0.12, 1.0, 0.3, False, False, False, "en", 1, False),
+    ),
+    "constraints": (
+        [
+            (
+                "user",
+                "Plan a 3-day trip to Rome.\n1. Budget under 800 euros\n2. Must include the "
+                "Vatican\n3. Each day should end before 10pm\n4. Only public transport",
+            )
+        ],
+        (46, 400, "reasoning", 0.7391, 0.0, 0.0, 0.51, False, False, False, "en", 1, False),
+    ),
+    "conversation": (
+        [
+            (
+                "system",
+                "You are a translator. Translate everything the user writes into Spanish; keep "
+                "the formatting.",
+            ),
+            ("user", "Hello! How are you?"),
+            ("assistant", "¡Hola! ¿Cómo estás?"),
+            ("user", "Good morning, the meeting is at 10:30 in room B."),
+        ],
+        (65, 20, "translation", 0.2894, 0.0, 0.0, 0.0, False, False, False, "en", 2, False),
+    ),
+    "follow_up": (
+        [
+            ("user", "Write a Rust function that parses a CSV line."),
+            (
+                "assistant",
+                "```rust\nfn parse(line: &str) -> Vec<&str> {\n    line.split(',').collect()\n}"
+                "\n```",
+            ),
+            ("user", "Now make it handle quoted fields, and explain the trade-offs step by step."),
+        ],
+        (69, 400, "code", 0.7102, 0.54, 0.0, 0.6, False, False, False, "en", 2, False),
+    ),
+    "long_document": (
+        [
+            (
+                "user",
+                "The committee met on Tuesday to review the annual budget. " * 150
+                + "\n\nTL;DR this for the board, in five bullet points.",
+            )
+        ],
+        (1862, 300, "summarization", 0.3985, 0.0, 0.0, 0.0, False, False, False, "en", 1, True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_reference_requests_keep_their_features(name: str) -> None:
+    turns, expected = GOLDEN[name]
+    assert tuple(conversation(*turns)) == expected
+
+
+def _reference_token_estimate(text: str) -> int:
+    """The model in ``tokens``' docstring, one character at a time (no byte tables)."""
+    letters = space = punct = digits = 0
+    wide = 0.0
+    for char in text:
+        if char in string.whitespace:
+            space += 1
+        elif char in string.punctuation:
+            punct += 1
+        elif char in string.digits:
+            digits += 1
+        elif ord(char) < 0x80:
+            letters += 1
+        else:  # by the length of the character in UTF-8
+            wide += 0.5 if ord(char) < 0x800 else 1.0 if ord(char) < 0x10000 else 1.5
+    estimate = 1.08 * (letters / 5 + space / 7 + 0.55 * punct + 0.9 * digits) + wide
+    return max(1, math.ceil(estimate)) if text else 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300) | st.text(alphabet=string.printable, max_size=300))
+def test_token_estimate_is_the_documented_model(text: str) -> None:
+    assert estimate_tokens(text) == _reference_token_estimate(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=100) | st.text(max_size=100)
+)
+def test_latin1_lowering_is_str_lower(text: str) -> None:
+    assert _lower(text) == text.lower()
+
+
+@pytest.mark.parametrize(
+    ("prompt", "check"),
+    [
+        ("∫", lambda f: f.math > 0),  # non-ASCII, yet no letter of any script
+        ("√2 ≈ 1.41421", lambda f: f.math > 0),
+        ("？", lambda f: f.task_type == "qa"),
+        ("翻譯這段文字", lambda f: f.task_type == "translation"),
+        ("翻訳してください", lambda f: f.task_type == "translation"),  # same first character
+        ("要約してください", lambda f: f.task_type == "summarization"),
+        ("このコードを見てください", lambda f: f.code > 0),
+    ],
+)
+def test_cues_of_text_without_spaces_or_letters_are_found(prompt: str, check: Any) -> None:
+    assert check(ask(prompt))
+
+
+def test_a_named_message_costs_its_name() -> None:
+    anonymous = Message(role="user", content="What's the weather in Paris?")
+    named = Message(role="user", content="What's the weather in Paris?", name="alice")
+    plain = estimate_request_tokens(Request(messages=[anonymous]))
+    assert estimate_request_tokens(Request(messages=[named])) == plain + 1 + estimate_tokens(
+        "alice"
+    )

@@ -32,15 +32,16 @@ class Executor:
     ) -> None:
         self._pm = pm
         self._catalog = catalog
-        self._backends = backends
         self._timeout_s = timeout_s
+        # the catalog is fixed for the muxer's life: resolve each card's backend once
+        self._backend_of = {card.id: backends.for_card(card) for card in catalog}
 
     def make_call(self, ctx: RequestContext, model: str, attempt: int, stream: bool) -> ModelCall:
         card = self._catalog.get(model)
         return ModelCall(
             card=card,
             request=ctx.request,
-            backend=self._backends.for_card(card),
+            backend=self._backend_of[model],
             timeout_s=ctx.request.params.timeout_s or self._timeout_s,
             attempt=attempt,
             stream=stream,

@@ -19,6 +19,23 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def calibration_ms() -> float:
+    """Best of 5: one million iterations of an empty Python loop, in ms.
+
+    This machine's speed drifts (shared cores): compare figures from different runs through
+    this number, not directly.
+    """
+    import time
+
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(1_000_000):
+            pass
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def machine_info() -> dict[str, str]:
     versions = {}
     for dist in ("modelmuxer", "pydantic", "pluggy", "litellm"):
@@ -31,5 +48,6 @@ def machine_info() -> dict[str, str]:
         "cores": str(os.cpu_count()),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
+        "calibration (1M empty loop iterations, best of 5)": f"{calibration_ms():.1f} ms",
         **versions,
     }

@@ -31,17 +31,24 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def _time_calls(fn: Callable[[], Any], n: int) -> list[int]:
-    out = []
+def _time_calls(fn: Callable[[], Any], n: int) -> tuple[list[int], list[int]]:
+    """Wall and CPU (this thread's) nanoseconds per call.
+
+    CPU time leaves out the time the hypervisor takes the core away, which makes wall-clock
+    figures on this shared machine drift by tens of percent between runs.
+    """
+    wall, cpu = [], []
     gc.disable()
     try:
         for _ in range(n):
+            c0 = time.thread_time_ns()
             t0 = time.perf_counter_ns()
             fn()
-            out.append(time.perf_counter_ns() - t0)
+            wall.append(time.perf_counter_ns() - t0)
+            cpu.append(time.thread_time_ns() - c0)
     finally:
         gc.enable()
-    return out
+    return wall, cpu
 
 
 def bench_import(runs: int = 15) -> dict[str, float]:
@@ -117,13 +124,14 @@ def bench_route(n_calls: int = 3000) -> list[dict[str, Any]]:
                 calls = n_calls if tokens == 100 else n_calls // 3
                 for _ in range(50):
                     route(request)
-                samples = _time_calls(lambda r=request, f=route: f(r), calls)
+                samples, cpu = _time_calls(lambda r=request, f=route: f(r), calls)
                 rows.append(
                     {
                         "strategy": strategy,
                         "candidates": n_candidates,
                         "prompt_tokens": tokens,
                         **_percentiles(samples),
+                        "cpu_p50_us": _percentiles(cpu)["p50_us"],
                     }
                 )
     return rows
@@ -155,6 +163,7 @@ async def _acomplete_overhead(n_calls: int) -> dict[str, float]:
         await muxer.acomplete(pinned)
 
     results: dict[str, list[int]] = {"direct": [], "routed": [], "pinned": []}
+    cpu: dict[str, list[int]] = {"direct": [], "routed": [], "pinned": []}
     fns = {"direct": direct, "routed": routed, "pinned": routed_pinned}
     for fn in fns.values():
         for _ in range(200):
@@ -164,12 +173,15 @@ async def _acomplete_overhead(n_calls: int) -> dict[str, float]:
         # interleave so drift in machine speed hits all three alike
         for _ in range(n_calls):
             for name, fn in fns.items():
+                c0 = time.thread_time_ns()
                 t0 = time.perf_counter_ns()
                 await fn()
                 results[name].append(time.perf_counter_ns() - t0)
+                cpu[name].append(time.thread_time_ns() - c0)
     finally:
         gc.enable()
     p = {name: _percentiles(samples) for name, samples in results.items()}
+    c = {name: _percentiles(samples)["p50_us"] for name, samples in cpu.items()}
     return {
         "direct_p50_us": p["direct"]["p50_us"],
         "routed_p50_us": p["routed"]["p50_us"],
@@ -178,6 +190,11 @@ async def _acomplete_overhead(n_calls: int) -> dict[str, float]:
         "added_pinned_p50_us": p["pinned"]["p50_us"] - p["direct"]["p50_us"],
         "routed_p99_us": p["routed"]["p99_us"],
         "direct_p99_us": p["direct"]["p99_us"],
+        "direct_cpu_p50_us": c["direct"],
+        "routed_cpu_p50_us": c["routed"],
+        "pinned_cpu_p50_us": c["pinned"],
+        "added_cpu_p50_us": c["routed"] - c["direct"],
+        "added_pinned_cpu_p50_us": c["pinned"] - c["direct"],
         "n": n_calls,
     }
 

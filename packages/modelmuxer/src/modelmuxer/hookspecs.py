@@ -80,6 +80,9 @@ def modelmuxer_request_start(ctx: RequestContext) -> None:
     :class:`~modelmuxer.errors.ModelMuxerError`); to rewrite, assign a new request to
     ``ctx.request``.
 
+    ``Muxer.route`` runs this hook too (a rewrite may change the decision), but calls no model and
+    fires no ``modelmuxer_request_end``: do not reserve anything here that only the end releases.
+
     :param ctx: the request's context; ``ctx.request`` is immutable, replace it to rewrite.
     """
 

@@ -62,7 +62,7 @@ class Router:
                 estimate_candidate(features, request, card, self._estimator) for card in eligible
             ),
             excluded=excluded,
-            settings=self._with_request_knobs(ctx),
+            settings=self._settings.for_request(request),
         )
 
     def route(self, ctx: RequestContext) -> Decision:
@@ -103,21 +103,6 @@ class Router:
                 if model in ids:  # a policy may name models this muxer does not have
                     excluded.setdefault(model, str(why))
         return [card for card in eligible if card.id not in excluded]
-
-    def _with_request_knobs(self, ctx: RequestContext) -> StrategySettings:
-        routing = ctx.request.routing
-        if routing.quality_target is None and routing.cost_weight is None:
-            return self._settings
-        s = self._settings
-        return StrategySettings(
-            quality_target=s.quality_target
-            if routing.quality_target is None
-            else routing.quality_target,
-            cost_weight=s.cost_weight if routing.cost_weight is None else routing.cost_weight,
-            latency_weight=s.latency_weight,
-            cascade_threshold=s.cascade_threshold,
-            cascade_max_models=s.cascade_max_models,
-        )
 
     @staticmethod
     def _pinned(task: RoutingTask) -> Decision:

@@ -9,7 +9,7 @@ strategy runs, so a strategy only ever sees models that may answer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 from modelmuxer.analysis.features import QueryFeatures
@@ -36,6 +36,20 @@ class StrategySettings:
     cascade_threshold: float = 0.5
     cascade_max_models: int = 3
 
+    def for_request(self, request: Request) -> StrategySettings:
+        """These settings with the request's own knobs (``routing.quality_target`` /
+        ``routing.cost_weight``) applied: what ``RoutingTask.settings`` holds."""
+        routing = request.routing
+        if routing.quality_target is None and routing.cost_weight is None:
+            return self
+        return replace(
+            self,
+            quality_target=self.quality_target
+            if routing.quality_target is None
+            else routing.quality_target,
+            cost_weight=self.cost_weight if routing.cost_weight is None else routing.cost_weight,
+        )
+
 
 @dataclass(slots=True)
 class Candidate:
@@ -59,7 +73,11 @@ class Candidate:
 
 @dataclass(slots=True)
 class RoutingTask:
-    """Everything a strategy may look at. Treat it as read-only (see :class:`Candidate`)."""
+    """Everything a strategy may look at. Treat it as read-only (see :class:`Candidate`).
+
+    ``settings`` already include the request's own knobs (:meth:`StrategySettings.for_request`):
+    strategies read knobs from ``settings`` only.
+    """
 
     request: Request
     features: QueryFeatures

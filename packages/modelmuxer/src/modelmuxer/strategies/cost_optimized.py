@@ -17,7 +17,7 @@ _EPS = 1e-9
 class CostOptimizedStrategy:
     """The cheapest candidate whose estimated quality reaches the quality target.
 
-    The target is ``request.routing.quality_target`` when set, else ``settings.quality_target``.
+    The target is ``settings.quality_target`` (the request's ``routing.quality_target`` when set).
     "Cheapest" is the expected cost of this request (``Candidate.cost_usd``); equal costs are
     broken by higher quality, then by model id. When no candidate reaches the target, the
     highest-quality one answers (cost, then id, break ties) and the reason says so.
@@ -27,9 +27,7 @@ class CostOptimizedStrategy:
     description = "the cheapest model whose estimated quality reaches the quality target"
 
     def select(self, task: RoutingTask) -> Decision:
-        target = task.request.routing.quality_target
-        if target is None:
-            target = task.settings.quality_target
+        target = task.settings.quality_target
         best = min(task.candidates, key=_by_quality)
         good_enough = [c for c in task.candidates if c.quality >= target - _EPS]
         if not good_enough:

@@ -32,8 +32,8 @@ class HybridStrategy:
     e.g. self-hosted) counts as ten times cheaper than the cheapest paid one. When every cost
     (or latency) is equal, that term is 0 for everyone.
 
-    ``cost_weight`` is the one knob (``request.routing.cost_weight``, else
-    ``settings.cost_weight``, default 0.35): 0 ignores cost, 1 makes a full price span cost a
+    ``cost_weight`` is the one knob (``settings.cost_weight``, default 0.35, which holds the
+    request's ``routing.cost_weight`` when set): 0 ignores cost, 1 makes a full price span cost a
     full point of quality. Complexity shrinks it quadratically — fully weighted on small talk, a
     quarter at complexity 0.5, nothing on the hardest queries — so easy queries go to cheap models
     and hard ones earn the stronger model (the prior estimator already widens quality gaps with
@@ -47,9 +47,7 @@ class HybridStrategy:
     description = "best trade-off of estimated quality, cost and latency for the query's complexity"
 
     def select(self, task: RoutingTask) -> Decision:
-        cost_weight = task.request.routing.cost_weight
-        if cost_weight is None:
-            cost_weight = task.settings.cost_weight
+        cost_weight = task.settings.cost_weight
         complexity = min(max(task.features.complexity, 0.0), 1.0)
         w_eff = cost_weight * (1.0 - complexity) ** 2
         scores = hybrid_scores(task.candidates, w_eff, task.settings.latency_weight)

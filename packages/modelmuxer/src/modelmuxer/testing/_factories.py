@@ -180,5 +180,5 @@ def make_task(
         features=features,
         candidates=tuple(candidates),
         excluded=out_excluded,
-        settings=settings or StrategySettings(),
+        settings=(settings or StrategySettings()).for_request(request),
     )

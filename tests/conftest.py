@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 
-from modelmuxer import Muxer, hookimpl
+from modelmuxer import Muxer
 from modelmuxer.catalog import ModelLike
-from modelmuxer.context import RequestContext
 from modelmuxer.plugins import DISABLE_AUTOLOAD_ENV
-from modelmuxer.types import CallRecord, Completion
-
-#: Offline twins of real models: priced from litellm's price map, answered locally.
-OFFLINE_MODELS: tuple[str, ...] = (
-    "offline/openai/gpt-4o-mini",
-    "offline/openai/gpt-4o",
-    "offline/anthropic/claude-haiku-4-5",
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Installed third-party plugins must not change what the suite sees (pytest does the same).
     os.environ[DISABLE_AUTOLOAD_ENV] = "1"
-
-
-class Recorder:
-    """A plugin that remembers what the pipeline told it."""
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self.started: list[RequestContext] = []
-        self.ended: list[tuple[Completion | None, BaseException | None]] = []
-
-    @hookimpl
-    def modelmuxer_request_start(self, ctx: RequestContext) -> None:
-        self.started.append(ctx)
-
-    @hookimpl
-    def modelmuxer_record(self, record: CallRecord) -> None:
-        self.records.append(record)
-
-    @hookimpl
-    def modelmuxer_request_end(
-        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
-    ) -> None:
-        self.ended.append((completion, error))
-
-
-MakeMuxer = Callable[..., Muxer]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import MakeMuxer, Recorder
+from _support import MakeMuxer, Recorder
 
 from modelmuxer import Decision, Muxer, ProviderError, ProviderTimeout, hookimpl
 from modelmuxer.analysis import analyze

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MakeMuxer
+from _support import MakeMuxer
 
 from modelmuxer import ConfigError, ModelSpec, UnknownModel
 from modelmuxer.catalog import Catalog, build_card, load_price_map, lookup_model, prior_for

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import OFFLINE_MODELS
+from _support import OFFLINE_MODELS
 
 from modelmuxer import ConfigError, ModelSpec, Muxer, ProviderTimeout
 from modelmuxer.config import MuxerSettings, load_settings

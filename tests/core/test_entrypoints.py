@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import MakeMuxer
+from _support import MakeMuxer
 
 from modelmuxer import NoEligibleModel, PluginError
 from modelmuxer.config import MuxerSettings

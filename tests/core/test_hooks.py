@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from typing import Any
 
 import pytest
-from conftest import OFFLINE_MODELS, MakeMuxer, Recorder
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 
 from modelmuxer import (
     Decision,

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import OFFLINE_MODELS, MakeMuxer, Recorder
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 
 from modelmuxer import (
     Completion,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import OFFLINE_MODELS, MakeMuxer, Recorder
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 
 from modelmuxer import Muxer, ProviderError, ProviderTimeout, StreamChunk
 from modelmuxer.testing import make_card, make_tool

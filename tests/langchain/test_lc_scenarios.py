@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 import pytest
-from conftest import MakeChat
 from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
@@ -21,6 +21,8 @@ from langchain_core.tools import tool
 from langchain_modelmuxer import ChatModelMuxer, wrap
 from modelmuxer import hookimpl
 from modelmuxer.types import CallRecord
+
+MakeChat = Callable[..., ChatModelMuxer]  # the make_chat fixture (tests/langchain/conftest.py)
 
 
 class Records:

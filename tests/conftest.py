@@ -54,3 +54,19 @@ def muxer(make_muxer: MakeMuxer) -> Muxer:
 def recorded(make_muxer: MakeMuxer, recorder: Recorder) -> Muxer:
     """A muxer over the offline models with :class:`Recorder` registered."""
     return make_muxer(OFFLINE_MODELS, plugins=[recorder])
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the real Redis (skipped with the reason when it is not running)."""
+    from _services import redis_url
+
+    return redis_url()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """Async SQLAlchemy URL of the real PostgreSQL test database (skipped when unreachable)."""
+    from _services import postgres_url
+
+    return postgres_url()

@@ -21,7 +21,7 @@ from modelmuxer.types.messages import (
     ToolCall,
     ToolSpec,
 )
-from modelmuxer.types.records import CallOutcome, CallRecord
+from modelmuxer.types.records import CacheStatus, CallOutcome, CallRecord
 from modelmuxer.types.request import (
     GenerationParams,
     Identity,
@@ -33,6 +33,7 @@ from modelmuxer.types.usage import Usage
 
 __all__ = [
     "Attempt",
+    "CacheStatus",
     "CallOutcome",
     "CallRecord",
     "CandidateEstimate",

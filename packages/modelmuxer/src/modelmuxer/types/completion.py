@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelmuxer.types.decision import Decision
 from modelmuxer.types.messages import Message, ToolCall
+from modelmuxer.types.records import CacheStatus
 from modelmuxer.types.usage import Usage
 
 __all__ = ["Attempt", "Completion", "FinishReason", "StreamChunk", "ToolCallDelta"]
@@ -48,6 +49,8 @@ class Completion(BaseModel):
     decision: Decision
     attempts: list[Attempt] = Field(default_factory=list)
     latency_s: float = 0.0
+    cache: CacheStatus = "off"
+    saved_usd: float = Field(default=0.0, ge=0.0)
 
     def to_message(self) -> Message:
         """The answer as an assistant message, to append to the conversation."""

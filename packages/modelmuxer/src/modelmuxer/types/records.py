@@ -10,9 +10,12 @@ from pydantic import BaseModel, ConfigDict
 from modelmuxer.types.request import Identity
 from modelmuxer.types.usage import Usage
 
-__all__ = ["CallOutcome", "CallRecord"]
+__all__ = ["CacheStatus", "CallOutcome", "CallRecord"]
 
 CallOutcome = Literal["ok", "escalated", "error", "cancelled"]
+#: ``off``: no cache consulted; ``miss``: consulted, the model was called; ``exact`` /
+#: ``semantic``: served from the cache (no model call, cost 0, ``saved_usd`` what it would cost).
+CacheStatus = Literal["off", "miss", "exact", "semantic"]
 
 
 class CallRecord(BaseModel):
@@ -39,3 +42,5 @@ class CallRecord(BaseModel):
     outcome: CallOutcome
     error: str | None = None
     reason: str
+    cache: CacheStatus = "off"
+    saved_usd: float = 0.0

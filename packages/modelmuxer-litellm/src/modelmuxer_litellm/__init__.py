@@ -1,0 +1,1 @@
+"""ModelMuxer on a litellm Router and in the LiteLLM proxy."""

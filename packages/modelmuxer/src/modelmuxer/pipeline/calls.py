@@ -62,6 +62,7 @@ def emit_record(
         outcome=outcome,
         error=None if error is None else f"{type(error).__name__}: {error}",
         reason=decision.reason,
+        features=decision.features,
     )
     pm.hook.modelmuxer_record(record=record)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from modelmuxer.types.request import Identity
 from modelmuxer.types.usage import Usage
@@ -44,3 +44,5 @@ class CallRecord(BaseModel):
     reason: str
     cache: CacheStatus = "off"
     saved_usd: float = 0.0
+    #: the query features routing computed (``Decision.features``): what learning trains on
+    features: dict[str, object] = Field(default_factory=dict)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from modelmuxer.analysis.features import QueryFeatures
-from modelmuxer.types import Request
+from modelmuxer.types import CacheStatus, Request
 
 __all__ = ["RequestContext"]
 
@@ -19,7 +19,9 @@ class RequestContext:
     ``request`` may be replaced by ``modelmuxer_request_start`` implementations (rewrite it with
     ``ctx.request = ctx.request.model_copy(update=...)``). ``strategy`` is the name of the
     strategy that will route it. ``features`` are set once routing has analysed the request.
-    ``state`` is scratch space shared by plugins for this request.
+    ``cache`` is what the response cache did for it (``off`` when none is consulted); every
+    call record of the request carries it. ``state`` is scratch space shared by plugins for this
+    request.
     """
 
     request: Request
@@ -28,4 +30,5 @@ class RequestContext:
     started_at: datetime
     started_perf: float
     features: QueryFeatures | None = None
+    cache: CacheStatus = "off"
     state: dict[str, Any] = field(default_factory=dict)

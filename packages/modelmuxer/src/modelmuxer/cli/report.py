@@ -1,138 +1,232 @@
-"""The demo's text report: a table per strategy, a summary line each, a comparison, footnotes."""
+"""``modelmuxer report``: spend by model / user / org / project / day, savings, budgets."""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import TYPE_CHECKING
+import argparse
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from modelmuxer.cli.table import render_table, short_model, truncate, usd
+from modelmuxer.cli.db import add_url_options, ledger_url
+from modelmuxer.cli.table import render_table
+from modelmuxer.errors import ConfigError
 
 if TYPE_CHECKING:
-    from modelmuxer.cli.demo import DemoResult, Row, StrategyRun
+    from modelmuxer.ledger.reports import BudgetLimit, SpendReport
 
-__all__ = ["render_report"]
+__all__ = ["add_report", "parse_budget", "parse_moment", "render_csv", "render_json", "render_text"]
 
-_PROMPT_WIDTH = 40
-_REASON_WIDTH = 60
-
-
-def _shorten_ids(text: str, ids: list[str]) -> str:
-    """``text`` with each full model id replaced by its short name (longest ids first)."""
-    for model_id in sorted(ids, key=len, reverse=True):
-        text = text.replace(model_id, short_model(model_id))
-    return text
+_RELATIVE = re.compile(r"^(\d+)([hdw])$")
+_GROUPS = ("model", "user", "org", "project", "day", "provider", "strategy")
 
 
-def _chosen(row: Row) -> str:
-    shown = ">".join(short_model(m) for m in row.chain)
-    return shown + (" *" if row.refused else "")
+def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
+    """A point in time: ISO date / datetime (UTC unless it says), or ``7d`` / ``12h`` / ``2w``
+    ago."""
+    match = _RELATIVE.match(text)
+    if match:
+        unit = {"h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"cannot read {text!r} as a time: use 2026-01-31, 2026-01-31T12:00 or 7d / 12h / 2w"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _mix(models: Counter[str]) -> str:
-    return ", ".join(f"{short_model(m)} x{n}" for m, n in models.most_common())
+def parse_budget(text: str) -> BudgetLimit:
+    """``global=100``, ``org:acme=50``, ``user:alice=5``, ``project:search=20`` (USD)."""
+    from modelmuxer.ledger.reports import BudgetLimit
+
+    scope_name, _, amount = text.partition("=")
+    scope, _, name = scope_name.partition(":")
+    try:
+        limit = Decimal(amount)
+    except InvalidOperation:
+        limit = Decimal(-1)
+    if (
+        scope not in ("global", "user", "org", "project")
+        or limit < 0
+        or (scope != "global" and not name)
+    ):
+        raise ConfigError(
+            f"cannot read budget {text!r}: use global=USD or user|org|project:NAME=USD"
+        )
+    return BudgetLimit(scope, name or None, limit)  # type: ignore[arg-type]
 
 
-def _strategy_table(run: StrategyRun, ids: list[str]) -> str:
+def _usd(amount: Decimal) -> str:
+    return f"-${-amount:.6f}" if amount < 0 else f"${amount:.6f}"
+
+
+def _pct(part: Decimal, whole: Decimal) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def render_text(report: SpendReport) -> str:
+    """The report as plain-text tables."""
     rows = [
         [
-            str(row.index),
-            row.category,
-            truncate(row.prompt, _PROMPT_WIDTH),
-            _chosen(row),
-            usd(row.cost_usd),
-            truncate(_shorten_ids(row.reason, ids), _REASON_WIDTH),
+            line.key or "-",
+            str(line.requests),
+            str(line.calls),
+            str(line.prompt_tokens),
+            str(line.completion_tokens),
+            _usd(line.cost_usd),
+            str(line.cache_hits),
         ]
-        for row in run.rows
+        for line in report.lines
     ]
-    headers = ["#", "category", "prompt", "chosen model", "cost", "reason"]
-    return render_table(headers, rows, right=(0, 4))
-
-
-def _summary(run: StrategyRun, result: DemoResult) -> str:
-    base = result.baseline.total_usd
-    total = run.total_usd
-    if base > 0 and total <= base:
-        verdict = f"saved {100.0 * (1.0 - total / base):.1f}%"
-    elif base > 0:
-        verdict = f"cost {100.0 * (total / base - 1.0):.1f}% more"
-    else:
-        verdict = "no baseline cost"
-    escalations = f"; {run.escalations} escalation(s)" if run.escalations else ""
-    return (
-        f"{run.strategy}: {usd(total)} vs {usd(base)} always "
-        f"{short_model(result.strongest.id)} (strongest) -> {verdict}{escalations}\n"
-        f"  models: {_mix(run.models)}"
-    )
-
-
-def _comparison(result: DemoResult) -> str:
-    base = result.baseline.total_usd
-    rows = []
-    for run in (*result.runs, result.baseline):
-        name = run.strategy
-        if run is result.baseline:
-            name = f"always {short_model(result.strongest.id)}"
-        share = f"{100.0 * run.total_usd / base:.1f}%" if base > 0 else "-"
-        refused = sum(row.refused for row in run.rows)
-        rows.append(
-            [name, usd(run.total_usd), share, str(run.escalations), str(refused), _mix(run.models)]
-        )
-    headers = ["strategy", "total cost", "% of strongest", "escalations", "refusals", "models used"]
-    return render_table(headers, rows, right=(1, 2, 3, 4))
-
-
-def _ties(result: DemoResult) -> str:
-    strongest = result.strongest
-    tied = [c.id for c in result.models if c.quality == strongest.quality and c != strongest]
-    if not tied:
-        return ""
-    names = ", ".join(short_model(m) for m in tied)
-    verbs = "ties with it and costs" if len(tied) == 1 else "tie with it and cost"
-    return f"; {names} {verbs} more, so the baseline uses the cheaper model"
-
-
-def _footnotes(result: DemoResult) -> list[str]:
-    strongest = result.strongest
-    n_requests = len(result.baseline.rows) * (len(result.runs) + 1)
-    notes = [
-        "Notes:",
-        "- Every answer comes from the offline backend (deterministic, no network, no keys). "
-        "Costs are the offline answers' token counts x the real models' prices from litellm's "
-        "price map.",
-        f"- The strongest model is the candidate with the highest quality prior: "
-        f"{short_model(strongest.id)} ({strongest.quality:.2f}){_ties(result)}.",
-    ]
-    if result.scripted_prompts:
-        models = ", ".join(short_model(m) for m in result.scripted_models)
-        prompts = ", ".join(f"#{i}" for i in result.scripted_prompts)
-        notes.append(
-            f"- The offline cheap model(s) ({models}) are scripted to refuse "
-            f"{len(result.scripted_prompts)} prompt(s) ({prompts}) to show the cascade's "
-            "escalation; rows marked * returned that refusal to the user."
-        )
-    if any(run.strategy == "cascade" for run in result.runs):
-        notes.append(
-            "- The cascade's built-in judge is structural: it catches empty, refused, cut-off "
-            "or malformed answers, not wrong ones. Offline answers are well-formed, so only "
-            "the scripted refusals escalate; register an LLM or test-based judge for more."
-        )
-    notes.append(f"- {n_requests} requests routed and answered in {result.elapsed_s:.2f} s.")
-    return notes
-
-
-def render_report(result: DemoResult) -> str:
-    """The whole text report."""
-    ids = [card.id for card in result.models]
-    parts = [
-        f"ModelMuxer demo: {len(result.baseline.rows)} prompts, candidates: "
-        + ", ".join(short_model(i) for i in ids)
-    ]
-    for run in result.runs:
-        parts.append(f"\n== strategy: {run.strategy} ==\n")
-        parts.append(_strategy_table(run, ids))
-        parts.append("\n" + _summary(run, result))
-    parts.append("\n== comparison ==\n")
-    parts.append(_comparison(result))
+    headers = [report.by, "requests", "calls", "tokens in", "tokens out", "cost", "cache hits"]
+    parts = [render_table(headers, rows, right=(1, 2, 3, 4, 5, 6)) if rows else "no calls"]
+    s = report.savings
     parts.append("")
-    parts.extend(_footnotes(result))
+    parts.append(f"total spend: {_usd(s.actual_usd)}")
+    if s.covered_calls:
+        strongest = ", ".join(s.strongest_models)
+        parts.append(
+            f"vs always the strongest model ({strongest}): would have cost "
+            f"{_usd(s.if_strongest_usd)}, saved {_usd(s.vs_strongest_usd)} "
+            f"({_pct(s.vs_strongest_usd, s.if_strongest_usd)}) over {s.covered_calls} call(s)"
+        )
+    if s.named_calls:
+        parts.append(
+            f"vs always the model the caller named: would have cost {_usd(s.if_named_usd)}, "
+            f"saved {_usd(s.vs_named_usd)} ({_pct(s.vs_named_usd, s.if_named_usd)}) "
+            f"over {s.named_calls} call(s)"
+        )
+    parts.append(f"cache: {s.cache_hits} hit(s) saved {_usd(s.cache_saved_usd)}")
+    if report.budgets:
+        budget_rows = [
+            [
+                b.limit.scope
+                + (f":{b.limit.name}" if b.limit.name else "")
+                + (f" ({b.limit.period})" if b.limit.period else ""),
+                _usd(b.limit.limit_usd),
+                _usd(b.spent_usd),
+                _usd(b.remaining_usd),
+                f"{100 * b.used:.1f}%",
+            ]
+            for b in report.budgets
+        ]
+        parts += ["", render_table(["budget", "limit", "spent", "left", "used"], budget_rows)]
     return "\n".join(parts)
+
+
+def render_csv(report: SpendReport) -> str:
+    """One CSV row per group (amounts as exact decimals)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [report.by, "requests", "calls", "prompt_tokens", "completion_tokens", "cost_usd",
+         "cache_hits", "cache_saved_usd"]
+    )  # fmt: skip
+    for line in report.lines:
+        writer.writerow(
+            [line.key or "", line.requests, line.calls, line.prompt_tokens,
+             line.completion_tokens, line.cost_usd, line.cache_hits, line.cache_saved_usd]
+        )  # fmt: skip
+    return out.getvalue().rstrip("\n")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def render_json(report: SpendReport) -> str:
+    """The whole report as JSON (amounts as decimal strings, exact)."""
+    from dataclasses import asdict
+
+    data = asdict(report)
+    data["savings"]["vs_strongest_usd"] = report.savings.vs_strongest_usd
+    data["savings"]["vs_named_usd"] = report.savings.vs_named_usd
+    for line, budget in zip(data["budgets"], report.budgets, strict=True):
+        line["remaining_usd"] = budget.remaining_usd
+        line["used"] = budget.used
+    return json.dumps(data, default=_jsonable, indent=2)
+
+
+def _check_ledger(url: str) -> None:
+    """A clear error, instead of an empty SQLite file or a missing table, when there is no
+    ledger at ``url``."""
+    from sqlalchemy.engine import make_url
+
+    from modelmuxer.ledger.errors import safe_url
+    from modelmuxer.ledger.migrate import current
+
+    parsed = make_url(url)
+    database = parsed.database
+    is_file = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if is_file and not Path(str(database)).expanduser().exists():
+        raise ConfigError(f"no ledger at {parsed.database}: enable the ledger or pass --url")
+    try:
+        revision = current(url)
+    except Exception as exc:
+        raise ConfigError(f"cannot read {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
+    if revision is None:
+        raise ConfigError(f"{safe_url(url)} holds no ledger: run 'modelmuxer db upgrade' first")
+
+
+def _settings_budgets(config: str | None) -> list[BudgetLimit]:
+    """Budget limits from the settings, when they hold any (the budgets' seam)."""
+    from modelmuxer.config import load_settings
+    from modelmuxer.ledger.reports import limits_from_settings
+
+    return limits_from_settings(load_settings(config))
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from modelmuxer.ledger.reports import spend_report
+
+    url = ledger_url(args.url, args.config)
+    since = parse_moment(args.since) if args.since else None
+    until = parse_moment(args.until) if args.until else None
+    where = {k: v for k in ("user", "org", "project") if (v := getattr(args, k)) is not None}
+    budgets = [parse_budget(text) for text in args.budget or ()] or _settings_budgets(args.config)
+    _check_ledger(url)
+    report = spend_report(url, by=args.by, since=since, until=until, where=where, budgets=budgets)
+    render = {"table": render_text, "csv": render_csv, "json": render_json}[args.format]
+    print(render(report))
+    if args.plot:
+        from modelmuxer.ledger.plot import plot_report
+
+        plot_report(report, Path(args.plot))
+    return 0
+
+
+def add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``report``."""
+    report = sub.add_parser(
+        "report",
+        help="spend by model / user / org / project / day, savings, budgets (from the ledger)",
+        description="Who spent what on which model, and what routing and caching saved: "
+        "against always the strongest model and always the model the caller named.",
+    )
+    add_url_options(report)
+    report.add_argument("--since", metavar="WHEN", help="from (ISO date/datetime, or 7d, 12h)")
+    report.add_argument("--until", metavar="WHEN", help="until, exclusive (same forms)")
+    report.add_argument("--by", choices=_GROUPS, default="model", help="group spend by")
+    for key in ("user", "org", "project"):
+        report.add_argument(f"--{key}", metavar="NAME", help=f"only this {key}")
+    report.add_argument(
+        "--budget",
+        action="append",
+        metavar="SCOPE=USD",
+        help="report spend against a limit: global=100, org:acme=50, user:alice=5 (repeatable)",
+    )
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.add_argument(
+        "--plot", metavar="FILE.png", help="draw spend over time by model and the savings"
+    )
+    report.set_defaults(handler=run_report)

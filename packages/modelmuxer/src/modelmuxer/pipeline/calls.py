@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
 from modelmuxer.types import CallOutcome, CallRecord, Decision, ModelCard, Usage
 
-__all__ = ["CallResult", "call_model", "emit_record"]
+__all__ = ["CallResult", "call_model", "emit_record", "make_record"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,31 +41,75 @@ def emit_record(
     error: BaseException | None = None,
     ttft_s: float | None = None,
 ) -> None:
-    """Broadcast the record of one call (skipped cheaply when nobody listens)."""
+    """Broadcast the record of one model call (skipped cheaply when nobody listens)."""
     if not pm.hook.modelmuxer_record.get_hookimpls():
         return
     card = call.card
-    request = ctx.request
-    record = CallRecord(
-        request_id=request.request_id,
+    record = make_record(
+        ctx,
+        decision,
+        model=card.id,
+        provider=card.provider,
         attempt=call.attempt,
+        started_at=started_at,
+        usage=usage,
+        cost_usd=card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        latency_s=latency_s,
+        streamed=call.stream,
+        outcome=outcome,
+        error=error,
+        ttft_s=ttft_s,
+    )
+    pm.hook.modelmuxer_record(record=record)
+
+
+def make_record(
+    ctx: RequestContext,
+    decision: Decision,
+    *,
+    model: str,
+    provider: str,
+    attempt: int,
+    started_at: float,
+    usage: Usage,
+    cost_usd: float,
+    latency_s: float,
+    streamed: bool,
+    outcome: CallOutcome,
+    error: BaseException | None = None,
+    ttft_s: float | None = None,
+    reason: str | None = None,
+    saved_usd: float = 0.0,
+) -> CallRecord:
+    """The :class:`CallRecord` of one call of ``ctx``'s request (a model call or a cache hit)."""
+    request = ctx.request
+    return CallRecord(
+        request_id=request.request_id,
+        attempt=attempt,
         started_at=datetime.fromtimestamp(started_at, UTC),
         identity=request.identity,
         tags=request.tags,
         strategy=decision.strategy,
-        model=card.id,
-        provider=card.provider,
+        model=model,
+        provider=provider,
         usage=usage,
-        cost_usd=card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        cost_usd=cost_usd,
         latency_s=latency_s,
         ttft_s=ttft_s,
-        streamed=call.stream,
+        streamed=streamed,
         outcome=outcome,
         error=None if error is None else f"{type(error).__name__}: {error}",
-        reason=decision.reason,
+        reason=decision.reason if reason is None else reason,
         features=decision.features,
+        named_model=_named_model(request.metadata),
+        cache=ctx.cache,
+        saved_usd=saved_usd,
     )
-    pm.hook.modelmuxer_record(record=record)
+
+
+def _named_model(metadata: Mapping[str, object]) -> str | None:
+    named = metadata.get("named_model")
+    return named if isinstance(named, str) and named else None
 
 
 async def call_model(

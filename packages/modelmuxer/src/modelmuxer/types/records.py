@@ -46,3 +46,6 @@ class CallRecord(BaseModel):
     saved_usd: float = 0.0
     #: the query features routing computed (``Decision.features``): what learning trains on
     features: dict[str, object] = Field(default_factory=dict)
+    #: the model the caller asked for, which routing may have replaced (from the request's
+    #: ``metadata["named_model"]``): the ledger reports savings against always using it
+    named_model: str | None = None

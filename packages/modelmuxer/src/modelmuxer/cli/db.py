@@ -1,0 +1,85 @@
+"""``modelmuxer db upgrade`` / ``modelmuxer db current``: the ledger's schema migrations."""
+
+from __future__ import annotations
+
+import argparse
+
+from modelmuxer.errors import ConfigError
+
+__all__ = ["add_db", "add_url_options", "ledger_url"]
+
+
+def ledger_url(url: str | None, config: str | None) -> str:
+    """The ledger url a command uses: ``--url``, else the settings (``--config`` file and
+    ``MODELMUXER_*`` environment), else the default SQLite file."""
+    if url:
+        return url
+    from modelmuxer.config import load_settings
+
+    return load_settings(config).ledger.resolved_url()
+
+
+def add_url_options(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--config``, shared by the ledger commands."""
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="async SQLAlchemy url of the ledger (default: ledger.url of the settings, "
+        "else the SQLite file in $MODELMUXER_HOME or ~/.local/share/modelmuxer)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="a TOML or JSON settings file")
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    from modelmuxer.ledger.errors import safe_url
+    from modelmuxer.ledger.migrate import current, upgrade
+
+    url = ledger_url(args.url, args.config)
+    try:
+        upgrade(url, args.revision)
+        revision = current(url)
+    except ConfigError:
+        raise
+    except Exception as exc:  # unreachable server, bad credentials: one line, no traceback
+        raise ConfigError(f"cannot migrate {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
+    print(f"{safe_url(url)}: at revision {revision}")
+    return 0
+
+
+def run_current(args: argparse.Namespace) -> int:
+    from modelmuxer.ledger.errors import safe_url
+    from modelmuxer.ledger.migrate import current, head
+
+    url = ledger_url(args.url, args.config)
+    try:
+        revision = current(url)
+    except Exception as exc:
+        raise ConfigError(f"cannot read {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
+    latest = head()
+    if revision is None:
+        state = "not migrated (run 'modelmuxer db upgrade')"
+    elif revision == latest:
+        state = "up to date"
+    else:
+        state = f"behind: the newest is {latest} (run 'modelmuxer db upgrade')"
+    print(f"{safe_url(url)}: revision {revision or '-'}, {state}")
+    return 0
+
+
+def add_db(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``db upgrade`` and ``db current``."""
+    db = sub.add_parser(
+        "db",
+        help="the ledger's database: apply or show the schema migrations",
+        description="Apply the ledger's schema migrations (Alembic, shipped in the package) to "
+        "SQLite or PostgreSQL, or show the revision a database is at.",
+    )
+    commands = db.add_subparsers(title="commands", dest="db_command", metavar="COMMAND")
+    commands.required = True
+    upgrade = commands.add_parser("upgrade", help="migrate the ledger to the newest schema")
+    add_url_options(upgrade)
+    upgrade.add_argument("--revision", default="head", help="target revision (default: head)")
+    upgrade.set_defaults(handler=run_upgrade)
+    current = commands.add_parser("current", help="show the ledger's schema revision")
+    add_url_options(current)
+    current.set_defaults(handler=run_current)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from modelmuxer.catalog import ModelSpec
     from modelmuxer.errors import (
+        BudgetExceeded,
         ConfigError,
         InvalidRequest,
         ModelMuxerError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExceeded",
     "Completion",
     "ConfigError",
     "Decision",

@@ -8,8 +8,11 @@ in messages.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 
 __all__ = [
+    "BudgetExceeded",
     "ConfigError",
     "InvalidRequest",
     "ModelMuxerError",
@@ -86,6 +89,50 @@ class NoEligibleModel(ModelMuxerError):
         super().__init__(
             "no candidate model can answer this request:\n"
             + (lines or "  (the muxer has no candidates)")
+        )
+
+
+class BudgetExceeded(ModelMuxerError):
+    """A budget cannot cover this call's worst-case cost; nothing was reserved or spent.
+
+    ``budget`` names it (``org:acme/day``: scope, subject, period); ``limit_usd``,
+    ``spent_usd`` and ``reserved_usd`` are its counter when it refused; ``needed_usd`` is the
+    worst-case cost asked for; ``resets_at`` is when a new period starts (``None``: never).
+    """
+
+    def __init__(
+        self,
+        *,
+        budget: str,
+        scope: str,
+        subject: str | None,
+        period: str,
+        limit_usd: Decimal,
+        spent_usd: Decimal,
+        reserved_usd: Decimal,
+        needed_usd: Decimal,
+        resets_at: datetime | None,
+        model: str | None = None,
+    ) -> None:
+        self.budget = budget
+        self.scope = scope
+        self.subject = subject
+        self.period = period
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.reserved_usd = reserved_usd
+        self.needed_usd = needed_usd
+        self.resets_at = resets_at
+        self.model = model
+        left = max(limit_usd - spent_usd - reserved_usd, Decimal(0))
+        call = f" for {model}" if model else ""
+        when = f"it resets at {resets_at.isoformat()}" if resets_at else "it never resets"
+        super().__init__(
+            f"budget {budget} cannot cover this call{call}: limit ${limit_usd:f}, "
+            f"spent ${spent_usd:f}, reserved by calls in flight ${reserved_usd:f}, "
+            f"left ${left:f}, worst case of this call ${needed_usd:f}; {when}. "
+            "Lower max_tokens or the prompt, pick a cheaper model, raise the limit, "
+            "or wait for the reset."
         )
 
 

@@ -11,7 +11,7 @@ from modelmuxer.analysis import analyze
 from modelmuxer.backends.base import ModelCall, ModelResponse
 from modelmuxer.catalog import Catalog
 from modelmuxer.context import RequestContext
-from modelmuxer.errors import PluginError, ProviderError
+from modelmuxer.errors import BudgetExceeded, PluginError, ProviderError
 from modelmuxer.pipeline.calls import CallResult, call_model, emit_record
 from modelmuxer.plugins import BackendRegistry
 from modelmuxer.strategies.estimates import worst_case_cost
@@ -86,6 +86,11 @@ class Executor:
         except ProviderError as exc:
             attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
             return Step(call, None, exc, None, False)
+        except BudgetExceeded as exc:
+            if index == 0:
+                raise
+            attempts.append(Attempt(model=model, outcome="failed", error=str(exc)))
+            return Step(call, None, exc, None, False)
         score: float | None = None
         accept = index == len(decision.models) - 1
         if not accept:
@@ -135,7 +140,7 @@ class Step:
 
     call: ModelCall
     result: CallResult | None
-    error: ProviderError | None
+    error: ProviderError | BudgetExceeded | None
     score: float | None
     accepted: bool
 

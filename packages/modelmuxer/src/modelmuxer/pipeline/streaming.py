@@ -43,8 +43,10 @@ class _Assembly:
     usage: Usage | None = None
     finish: FinishReason | None = None
     ttft_s: float | None = None
+    received: bool = False
 
     def add(self, delta: StreamDelta) -> None:
+        self.received = True
         if delta.text:
             self.text.append(delta.text)
         for part in delta.tool_calls:
@@ -160,7 +162,10 @@ class StreamRunner:
             outcome, error = "error", ProviderError(f"{type(exc).__name__}: {exc}", model=model)
             raise error from exc
         finally:
-            usage = got.usage_or_estimate(ctx)
+            # A stream that failed before anything arrived (refused by a budget, connection
+            # refused) used nothing; one that was stopped or broke later used its prompt.
+            nothing = isinstance(error, Exception) and not got.received  # cancels aren't
+            usage = Usage() if nothing else got.usage_or_estimate(ctx)
             latency = time.perf_counter() - t_call
             emit_record(
                 self._pm,

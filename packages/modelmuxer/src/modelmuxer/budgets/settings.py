@@ -1,0 +1,64 @@
+"""Budgets as configured: :class:`BudgetSettings` (the ``budgets`` field of ``MuxerSettings``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelmuxer.budgets.base import BudgetStore, Clock, system_clock
+from modelmuxer.budgets.model import Budget
+
+__all__ = ["BudgetSettings"]
+
+
+class BudgetSettings(BaseModel):
+    """Which budgets, where their counters live, and how routing reacts as they run low.
+
+    ``backend`` is ``memory`` (one process), a Redis URL (``redis://host:6379/0``) or an async
+    SQLAlchemy PostgreSQL URL (``postgresql+asyncpg://user@host/db``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool | None = Field(
+        default=None, description="guard calls; default: on when any budget is configured"
+    )
+    backend: str = Field(default="memory", min_length=1)
+    budgets: list[Budget] = Field(default_factory=list)
+    namespace: str = Field(
+        default="modelmuxer:budgets", min_length=1, description="Redis key prefix"
+    )
+    table_prefix: str = Field(
+        default="modelmuxer_budget",
+        pattern=r"^[a-z_][a-z0-9_]{0,40}$",
+        description="PostgreSQL tables <prefix>_counters and <prefix>_leases",
+    )
+    lease_s: float = Field(
+        default=600.0, gt=0.0, description="longest a reservation is held; outlast any call"
+    )
+    low_water: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="below this fraction left, prefer cheaper models"
+    )
+
+    @property
+    def active(self) -> bool:
+        """Whether a muxer builds a guard (``enabled``, or budgets configured)."""
+        return bool(self.budgets) if self.enabled is None else self.enabled
+
+    def build_store(self, clock: Clock = system_clock) -> BudgetStore:
+        """The store ``backend`` names (connections open lazily, at first use)."""
+        backend = self.backend
+        if backend == "memory":
+            from modelmuxer.budgets.memory import MemoryBudgetStore
+
+            return MemoryBudgetStore(clock=clock)
+        if backend.startswith(("redis://", "rediss://", "unix://")):
+            from modelmuxer.budgets.redis import RedisBudgetStore
+
+            return RedisBudgetStore(backend, namespace=self.namespace, clock=clock)
+        if backend.startswith("postgresql"):
+            from modelmuxer.budgets.postgres import PostgresBudgetStore
+
+            return PostgresBudgetStore(backend, table_prefix=self.table_prefix, clock=clock)
+        raise ValueError(
+            f"budget backend {backend!r}: use 'memory', a redis:// URL or a "
+            "postgresql+asyncpg:// URL"
+        )

@@ -11,5 +11,6 @@ Candidates may also be LangChain chat model objects, bare or through :func:`wrap
 from langchain_modelmuxer.backend import LangChainBackend
 from langchain_modelmuxer.candidates import WrappedModel, wrap
 from langchain_modelmuxer.chat_model import ChatModelMuxer
+from langchain_modelmuxer.embeddings import LangChainEmbedder
 
-__all__ = ["ChatModelMuxer", "LangChainBackend", "WrappedModel", "wrap"]
+__all__ = ["ChatModelMuxer", "LangChainBackend", "LangChainEmbedder", "WrappedModel", "wrap"]

@@ -18,6 +18,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from modelmuxer.backends.base import Backend, ModelCall, ModelResponse, StreamDelta
+    from modelmuxer.cache.embedders import Embedder
     from modelmuxer.context import RequestContext
     from modelmuxer.strategies.base import RoutingTask, Strategy
     from modelmuxer.strategies.estimates import QualityEstimator
@@ -57,6 +58,19 @@ def modelmuxer_register_backends(register: Callable[[Backend], None]) -> None:
     """
 
 
+@hookspec
+def modelmuxer_register_embedders(register: Callable[[Embedder], None]) -> None:
+    """Register embedders for the semantic cache.
+
+    Called when a :class:`~modelmuxer.Muxer` with the semantic cache on is built.
+
+    :param register: call ``register(embedder)`` for each embedder. An embedder is an object with
+        ``name`` and ``async aembed(texts) -> vectors`` (see
+        :class:`~modelmuxer.cache.Embedder`); the setting ``cache.embedder`` names the one used.
+        Registering a name twice is an error.
+    """
+
+
 @hookspec(firstresult=True)
 def modelmuxer_quality_estimator() -> QualityEstimator | None:
     """Provide the estimator of P(good answer | request, model) that strategies use.
@@ -64,7 +78,11 @@ def modelmuxer_quality_estimator() -> QualityEstimator | None:
     Called once when a :class:`~modelmuxer.Muxer` is built. Stops at the first non-None result.
 
     :return: an object with ``quality(features, card) -> float``, or ``None`` to leave the
-        choice to other plugins (the built-in estimator uses the cards' priors).
+        choice to other plugins (the built-in estimator uses the cards' priors). An estimator
+        that reads the request itself (its text) may also offer
+        ``quality_batch(features, request, cards) -> Sequence[float]``: routing then asks it
+        once per request for every candidate, in the order of ``cards``, instead of calling
+        ``quality`` per card (the trained router does, so the prompt is read once).
     """
 
 

@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "modelmuxer.strategies.quality_first",
     "modelmuxer.strategies.cascade",
     "modelmuxer.strategies.hybrid",
+    "modelmuxer.cache.embedders",
 )
 
 

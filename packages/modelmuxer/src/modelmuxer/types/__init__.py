@@ -23,6 +23,7 @@ from modelmuxer.types.messages import (
 )
 from modelmuxer.types.records import CacheStatus, CallOutcome, CallRecord
 from modelmuxer.types.request import (
+    CacheOptions,
     GenerationParams,
     Identity,
     Request,
@@ -33,6 +34,7 @@ from modelmuxer.types.usage import Usage
 
 __all__ = [
     "Attempt",
+    "CacheOptions",
     "CacheStatus",
     "CallOutcome",
     "CallRecord",

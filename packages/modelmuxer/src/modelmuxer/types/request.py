@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelmuxer.types.messages import Message, ToolSpec
 
-__all__ = ["GenerationParams", "Identity", "Request", "RoutingOptions", "ToolChoice"]
+__all__ = [
+    "CacheOptions",
+    "GenerationParams",
+    "Identity",
+    "Request",
+    "RoutingOptions",
+    "ToolChoice",
+]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
@@ -52,6 +59,21 @@ class GenerationParams(BaseModel):
         return bool(fmt) and fmt.get("type") in ("json_object", "json_schema")  # type: ignore[union-attr,operator]
 
 
+class CacheOptions(BaseModel):
+    """Per-call cache controls (``routing={"cache": {...}}``); they never widen the settings."""
+
+    model_config = _FROZEN
+    no_cache: bool = Field(default=False, description="do not serve this call from the cache")
+    no_store: bool = Field(default=False, description="do not store this call's answer")
+    semantic_threshold: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="raise the semantic similarity needed (a lower value than the setting's "
+        "is ignored)",
+    )
+
+
 class RoutingOptions(BaseModel):
     """Per-call routing overrides. Unset fields use the muxer's settings."""
 
@@ -63,6 +85,7 @@ class RoutingOptions(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0.0)
     quality_target: float | None = Field(default=None, ge=0.0, le=1.0)
     cost_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    cache: CacheOptions = Field(default_factory=CacheOptions, description="cache controls")
 
 
 class Request(BaseModel):

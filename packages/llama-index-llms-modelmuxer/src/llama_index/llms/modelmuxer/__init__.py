@@ -6,5 +6,12 @@
 
 from llama_index.llms.modelmuxer.backend import LlamaIndexBackend, LlamaIndexModel
 from llama_index.llms.modelmuxer.base import Candidate, ModelMuxerLLM
+from llama_index.llms.modelmuxer.embeddings import LlamaIndexEmbedder
 
-__all__ = ["Candidate", "LlamaIndexBackend", "LlamaIndexModel", "ModelMuxerLLM"]
+__all__ = [
+    "Candidate",
+    "LlamaIndexBackend",
+    "LlamaIndexEmbedder",
+    "LlamaIndexModel",
+    "ModelMuxerLLM",
+]

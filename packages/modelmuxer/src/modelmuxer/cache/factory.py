@@ -1,0 +1,80 @@
+"""Building the caches a muxer's settings ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pluggy
+
+from modelmuxer.cache.answers import AnswerStore, MemoryAnswers
+from modelmuxer.cache.breaker import CircuitBreaker
+from modelmuxer.cache.decisions import DecisionCache
+from modelmuxer.cache.response import ResponseCache
+from modelmuxer.cache.settings import CacheSettings
+from modelmuxer.pipeline.router import Router
+
+__all__ = ["build_decision_cache", "build_response_cache"]
+
+
+def build_decision_cache(pm: pluggy.PluginManager, settings: CacheSettings) -> DecisionCache | None:
+    """The routing-decision cache, or ``None`` when caching or the decision cache is off."""
+    if not settings.enabled or settings.decision_entries == 0:
+        return None
+    return DecisionCache(pm, max_entries=settings.decision_entries, ttl_s=settings.decision_ttl_s)
+
+
+def build_response_cache(
+    pm: pluggy.PluginManager,
+    settings: CacheSettings,
+    *,
+    candidates: Sequence[str],
+    router: Router,
+) -> ResponseCache:
+    """The response cache ``settings`` describe (inert when ``settings.enabled`` is false).
+
+    The Redis backend and the semantic cache import redis-py and numpy here, only when used.
+    """
+    if not settings.enabled:
+        answers: AnswerStore = MemoryAnswers(max_entries=1, max_bytes=1024, ttl_s=1.0)
+        return ResponseCache(pm, settings, answers, candidates=candidates, router=router)
+    guarded = None
+    if settings.backend == "redis":
+        from modelmuxer.cache.redis import GuardedRedis, RedisAnswers, check_url
+
+        check_url(settings.redis_url)
+
+        breaker = CircuitBreaker(
+            failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        )
+        guarded = GuardedRedis(
+            settings.redis_url, timeout_s=settings.redis_timeout_s, breaker=breaker
+        )
+        answers = RedisAnswers(guarded, settings.namespace)
+    else:
+        answers = MemoryAnswers(
+            max_entries=settings.max_entries, max_bytes=settings.max_bytes, ttl_s=settings.ttl_s
+        )
+    semantic = None
+    if settings.semantic:
+        from modelmuxer.cache.embedders import EmbedderRegistry
+        from modelmuxer.cache.semantic import MemoryVectorIndex, SemanticCache, VectorIndex
+
+        embedder = EmbedderRegistry(pm).get(settings.embedder)
+        index: VectorIndex
+        if guarded is not None:
+            from modelmuxer.cache.redis_vectors import RedisVectorIndex
+
+            index = RedisVectorIndex(
+                guarded,
+                settings.namespace,
+                capacity=settings.semantic_max_entries,
+                max_bytes=settings.semantic_max_bytes,
+            )
+        else:
+            index = MemoryVectorIndex(
+                capacity=settings.semantic_max_entries, max_bytes=settings.semantic_max_bytes
+            )
+        semantic = SemanticCache(embedder, index, settings.semantic_threshold)
+    return ResponseCache(
+        pm, settings, answers, candidates=candidates, router=router, semantic=semantic
+    )

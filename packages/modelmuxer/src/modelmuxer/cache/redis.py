@@ -1,0 +1,122 @@
+"""Redis access for the caches: one client per event loop, a short timeout on every call, and a
+circuit breaker so a slow or absent Redis is bypassed instead of slowing every request.
+
+redis-py is imported here, so this module loads only when a cache uses the Redis backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from modelmuxer.cache.breaker import CircuitBreaker
+from modelmuxer.errors import ConfigError
+from modelmuxer.types import Completion
+
+__all__ = ["GuardedRedis", "RedisAnswers", "check_url"]
+
+T = TypeVar("T")
+_log = logging.getLogger("modelmuxer.cache")
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`~modelmuxer.errors.ConfigError` when ``url`` is not a Redis URL."""
+    try:
+        aredis.connection.parse_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"cache.redis_url {url!r} is not a Redis URL: {exc}") from None
+
+
+class GuardedRedis:
+    """Runs Redis calls under a timeout and a circuit breaker; a failed or skipped call returns
+    ``None`` (and is logged), it never raises.
+
+    A client is bound to the event loop it first connected on, so one is kept per loop: the
+    sync API (its own loop) and async callers can share a muxer.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float, breaker: CircuitBreaker) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.breaker = breaker
+        self._clients: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
+
+    def client(self) -> aredis.Redis:
+        """The client for the running event loop."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            for stale in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[stale]
+            client = aredis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout_s,
+                socket_connect_timeout=self.timeout_s,
+                retry=Retry(NoBackoff(), 0),  # a retry would double the time a dead Redis costs
+            )
+            self._clients[loop] = client
+        return client
+
+    async def run(self, call: Callable[[aredis.Redis], Awaitable[T]]) -> T | None:
+        """``await call(client)`` within the timeout; ``None`` when skipped or failed."""
+        if not self.breaker.allow():
+            return None
+        ok = False
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                result = await call(self.client())
+            ok = True
+            return result
+        except (RedisError, OSError, TimeoutError) as exc:
+            _log.warning("Redis cache bypassed: %s: %s", type(exc).__name__, exc)
+            return None
+        finally:
+            # also on cancellation: a probe that never reports would keep the breaker open
+            if ok:
+                self.breaker.succeeded()
+            else:
+                self.breaker.failed()
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+
+class RedisAnswers:
+    """Answers in Redis: ``<namespace>:x:<key>`` holds the completion's JSON, with a TTL."""
+
+    def __init__(self, redis: GuardedRedis, namespace: str) -> None:
+        self.redis = redis
+        self.namespace = namespace
+
+    def _key(self, key: str) -> str:
+        return f"{self.namespace}:x:{key}"
+
+    async def get(self, key: str) -> Completion | None:
+        """The stored answer, or ``None`` (absent, expired, or Redis unavailable)."""
+        name = self._key(key)
+        raw: Any = await self.redis.run(lambda r: r.get(name))
+        if raw is None:
+            return None
+        try:
+            return Completion.model_validate_json(raw)
+        except ValueError:  # written by an incompatible version: a miss, overwritten later
+            return None
+
+    async def put(self, key: str, completion: Completion, ttl_s: float) -> None:
+        """Store ``completion`` for ``ttl_s`` seconds (silently skipped when Redis is down)."""
+        name, data, ttl_ms = self._key(key), completion.model_dump_json(), int(ttl_s * 1000)
+        await self.redis.run(lambda r: r.set(name, data, px=ttl_ms))
+
+    async def aclose(self) -> None:
+        """Close the connections of the running event loop."""
+        await self.redis.aclose()

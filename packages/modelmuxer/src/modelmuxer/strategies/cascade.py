@@ -26,8 +26,12 @@ class CascadeStrategy:
        cost must fit it: middle models are dropped first (the costliest first); when even the
        cheapest plus the strongest do not fit, the chain is the single best model that fits.
 
-    The decision's ``threshold`` is ``settings.cascade_threshold`` (``None`` for a chain of one,
-    which has nothing to escalate to).
+    The decision's ``threshold`` (``None`` for a chain of one, which has nothing to escalate
+    to) comes from a target: the request's ``routing.quality_target`` when it sets one, else
+    ``settings.cascade_threshold``. With a learned judge (a trained router) the judge's score is
+    a calibrated P(answer is good), so the threshold *is* the quality an accepted answer must be
+    expected to have; the cost side of the target is ``routing.max_cost_usd`` (step 3).
+    ``modelmuxer eval --strategy cascade`` sweeps it and shows the cost of each setting.
     """
 
     name = "cascade"
@@ -48,7 +52,8 @@ class CascadeStrategy:
             chain, note = _fit_ceiling(chain, ceiling, task.candidates)
             if note:
                 notes.append(note)
-        threshold = task.settings.cascade_threshold
+        target = task.request.routing.quality_target
+        threshold = task.settings.cascade_threshold if target is None else target
         reason = _explain(chain, len(task.candidates), threshold)
         if notes:
             reason += "; " + "; ".join(notes)

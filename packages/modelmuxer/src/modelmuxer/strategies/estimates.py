@@ -3,17 +3,30 @@
 Until a learned predictor is loaded (through ``modelmuxer_quality_estimator``), quality comes
 from the card's prior adjusted by the query's features: every model does well on easy queries,
 and the gap between weak and strong models widens as complexity grows.
+
+An estimator that reads the request's text (the learned predictor) implements
+:class:`BatchQualityEstimator` as well: the router then calls ``quality_batch`` once per request
+for all candidates, so the text is featurised once, not once per candidate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from modelmuxer.analysis.features import QueryFeatures
+from modelmuxer.errors import PluginError
 from modelmuxer.strategies.base import Candidate
 from modelmuxer.types import ModelCard, Request
 
-__all__ = ["PriorQualityEstimator", "QualityEstimator", "estimate_candidate", "worst_case_cost"]
+__all__ = [
+    "BatchQualityEstimator",
+    "PriorQualityEstimator",
+    "QualityEstimator",
+    "estimate_candidate",
+    "estimate_candidates",
+    "worst_case_cost",
+]
 
 
 @runtime_checkable
@@ -22,6 +35,17 @@ class QualityEstimator(Protocol):
 
     def quality(self, features: QueryFeatures, card: ModelCard) -> float:
         """A probability in [0, 1]."""
+        ...
+
+
+@runtime_checkable
+class BatchQualityEstimator(QualityEstimator, Protocol):
+    """A :class:`QualityEstimator` that also scores all candidates of a request at once."""
+
+    def quality_batch(
+        self, features: QueryFeatures, request: Request, cards: Sequence[ModelCard]
+    ) -> Sequence[float]:
+        """One probability in [0, 1] per card, in the order of ``cards``."""
         ...
 
 
@@ -54,10 +78,39 @@ def worst_case_cost(features: QueryFeatures, request: Request, card: ModelCard) 
     return card.cost_usd(features.prompt_tokens, _max_output(request, card))
 
 
+def estimate_candidates(
+    features: QueryFeatures,
+    request: Request,
+    cards: Sequence[ModelCard],
+    estimator: QualityEstimator,
+) -> tuple[Candidate, ...]:
+    """Every card's :class:`Candidate`; a batch estimator is asked once for all qualities."""
+    batch = getattr(estimator, "quality_batch", None)
+    if batch is None:
+        return tuple(estimate_candidate(features, request, card, estimator) for card in cards)
+    qualities = batch(features, request, cards)
+    if len(qualities) != len(cards):
+        raise PluginError(
+            f"{type(estimator).__name__}.quality_batch returned {len(qualities)} qualities "
+            f"for {len(cards)} candidates"
+        )
+    return tuple(
+        estimate_candidate(features, request, card, estimator, quality=float(q))
+        for card, q in zip(cards, qualities, strict=True)
+    )
+
+
 def estimate_candidate(
-    features: QueryFeatures, request: Request, card: ModelCard, estimator: QualityEstimator
+    features: QueryFeatures,
+    request: Request,
+    card: ModelCard,
+    estimator: QualityEstimator,
+    quality: float | None = None,
 ) -> Candidate:
-    """The candidate's quality, expected cost, worst-case cost and expected latency."""
+    """The candidate's quality, expected cost, worst-case cost and expected latency.
+
+    ``quality`` given (by a batch estimator) is used as is; otherwise the estimator is asked.
+    """
     # Inlined arithmetic (same as ModelCard.cost_usd with no cached tokens): this runs once per
     # candidate per request.
     max_out = card.max_output_tokens
@@ -72,7 +125,7 @@ def estimate_candidate(
     latency = card.latency
     return Candidate(
         card,
-        estimator.quality(features, card),
+        estimator.quality(features, card) if quality is None else quality,
         prompt_cost + out_tokens * out_price,
         prompt_cost + max_out * out_price,
         latency.ttft_s + out_tokens / latency.tokens_per_s,

@@ -1,0 +1,59 @@
+"""Learning from your own traffic: feedback recorded in the ledger, then
+``modelmuxer train --from-ledger``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from _ledger_support import sqlite_settings
+from _support import MakeMuxer
+
+from modelmuxer.analysis import analyze
+from modelmuxer.cli import main
+from modelmuxer.config import MuxerSettings
+from modelmuxer.errors import ConfigError
+from modelmuxer.learning.artifact import load_router
+from modelmuxer.learning.feedback import rows_table
+from modelmuxer.types import Request
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+SMALL, BIG = "offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"
+EASY = "What is the capital city of country number {k}? Reply with one word."
+HARD = "Prove theorem {k}: the integral of the derivative equals the difference, step by step."
+
+
+def test_train_from_ledger_learns_from_feedback(
+    make_muxer: MakeMuxer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELMUXER_HOME", str(tmp_path / "home"))
+    ledger_settings = sqlite_settings(tmp_path, store_prompts=True)
+    settings = MuxerSettings(ledger=ledger_settings, load_entrypoints=False)
+    muxer = make_muxer([SMALL, BIG], settings=settings)
+    ledger = muxer.ledger
+    assert ledger is not None
+    for k in range(12):
+        for model in (SMALL, BIG):
+            easy = muxer.complete(EASY.format(k=k), model=model)
+            ledger.record_feedback(easy.request_id, 1.0, kind="thumbs")
+            hard = muxer.complete(HARD.format(k=k), model=model)
+            ledger.record_feedback(hard.request_id, 1.0 if model == BIG else 0.0)
+    ledger.flush()
+    out = tmp_path / "router.npz"
+    assert ledger_settings.url is not None
+    assert (
+        main(["train", "--from-ledger", ledger_settings.url, "--out", str(out), "--c", "10"]) == 0
+    )
+    router = load_router(out)
+    assert set(router.models) == {SMALL, BIG}
+    text = HARD.format(k=99)
+    features = analyze(Request.model_validate({"messages": [{"role": "user", "content": text}]}))
+    small, big = router.predictor.predict(text, features, [(SMALL, 0.7), (BIG, 0.7)])
+    assert big > small
+
+
+def test_an_empty_ledger_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="record_feedback"):
+        rows_table([])

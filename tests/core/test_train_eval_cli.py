@@ -1,0 +1,144 @@
+"""``modelmuxer train`` and ``modelmuxer eval`` end to end on synthetic outcome CSVs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from test_learning import MODELS, write_routerbench, write_two_model
+
+from modelmuxer.cli import main
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+PRICES = ["--price", "weak-model=0.2", "--price", "strong-model=20"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_routerbench(tmp_path_factory.mktemp("cli") / "bench.csv")
+
+
+@pytest.fixture(scope="module")
+def router(data: Path) -> Path:
+    out = data.parent / "router.npz"
+    assert main(["train", "--data", str(data), "--out", str(out), "--c", "10"]) == 0
+    return out
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_train_writes_a_router_file(router: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert router.stat().st_size > 0
+
+
+@pytest.mark.parametrize("strategy", ["hybrid", "cost_optimized", "quality_first", "utility"])
+def test_eval_writes_one_jsonl_per_point_with_the_models_tried(
+    data: Path, router: Path, tmp_path: Path, strategy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--strategy", strategy]
+    assert main([*argv, "--sweep", "4", "--out", str(out)]) == 0
+    files = sorted(out.glob("point*.jsonl"))
+    assert [f.name for f in files] == [f"point{n:02d}.jsonl" for n in range(4)]
+    lines = _lines(files[0])
+    assert len(lines) == 40
+    assert set(lines[0]) == {"sample_id", "prompt", "tried"}
+    assert lines[0]["sample_id"] == "synthetic.0"
+    assert lines[0]["prompt"] == repr(
+        ["What is the capital city of country number 0? Reply with one word."]
+    )
+    assert all(len(line["tried"]) == 1 and line["tried"][0] in MODELS for line in lines)  # type: ignore[arg-type,index]
+    printed = capsys.readouterr().out
+    assert "AIQ" in printed
+    assert "point03" in printed
+
+
+def test_eval_hybrid_sends_hard_prompts_to_the_strong_model(
+    data: Path, router: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--strategy", "hybrid"]
+    assert main([*argv, "--sweep", "3", "--out", str(out)]) == 0
+    middle = _lines(out / "point01.jsonl")  # cost_weight 0.5
+    hard = [line["tried"] for line in middle if "Prove" in str(line["prompt"])]
+    easy = [line["tried"] for line in middle if "capital" in str(line["prompt"])]
+    assert all(t == ["big-model"] for t in hard)
+    assert all(t != ["big-model"] for t in easy)
+
+
+def test_eval_cascade_lists_every_model_called_in_order(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--strategy", "cascade"]
+    assert main([*argv, "--sweep", "3", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["points"]) == 3
+    tried = [line["tried"] for line in _lines(out / "point02.jsonl")]
+    assert any(len(t) > 1 for t in tried)  # type: ignore[arg-type]
+    for t in tried:
+        assert isinstance(t, list)
+        costs = [MODELS.index(m) for m in t]
+        assert costs == sorted(costs)  # cheap to strong
+
+
+def test_eval_cross_validates_and_plots(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "curve.png"
+    argv = ["eval", "--data", str(data), "--cv", "2", "--strategy", "cost_optimized"]
+    assert main([*argv, "--sweep", "3", "--out", str(tmp_path / "p"), "--plot", str(plot)]) == 0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_on_two_model_data_prints_apgr_and_cpt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_two_model(tmp_path / "two.csv")
+    router = tmp_path / "two.npz"
+    assert main(["train", "--data", str(data), *PRICES, "--out", str(router)]) == 0
+    argv = ["eval", "--data", str(data), *PRICES, "--router", str(router), "--sweep", "5"]
+    assert main([*argv, "--strategy", "cost_optimized", "--out", str(tmp_path / "p")]) == 0
+    printed = capsys.readouterr().out
+    assert "APGR" in printed
+    assert "CPT(50%)" in printed
+    assert "PGR" in printed
+
+
+def test_two_model_data_without_prices_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_two_model(tmp_path / "two.csv")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r.npz")]) == 2
+    assert "--price" in capsys.readouterr().err
+
+
+def test_bad_price_and_unknown_strategy_are_usage_errors(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "r.npz"), "--price", "x"]
+    assert main(argv) == 2
+    assert "MODEL=USD" in capsys.readouterr().err
+    argv = ["eval", "--data", str(data), "--router", str(router), "--out", str(tmp_path)]
+    assert main([*argv, "--strategy", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_eval_utility_cascade_escalates_only_when_the_judge_doubts(
+    data: Path, router: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--strategy", "utility_cascade"]
+    assert main([*argv, "--sweep", "5", "--out", str(out)]) == 0
+    for path in sorted(out.glob("point*.jsonl")):
+        for line in _lines(path):
+            tried = line["tried"]
+            assert isinstance(tried, list)
+            assert 1 <= len(tried) <= 2
+            if len(tried) == 2:  # escalated from a cheaper to a dearer model
+                assert MODELS.index(tried[0]) < MODELS.index(tried[1])

@@ -17,8 +17,13 @@ os.environ.setdefault("MODELMUXER_DISABLE_PLUGIN_AUTOLOAD", "1")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _machine import machine_info
+from bench_budgets import bench_budgets, render_budgets
+from bench_cache import bench_cache, render_cache
 from bench_core import bench_acomplete, bench_import, bench_route
 from bench_langchain import bench_langchain
+from bench_learning import bench_learning, render_learning
+from bench_ledger import bench_ledger, ledger_goals, render_ledger
+from bench_litellm import bench_litellm, litellm_goals, render_litellm
 from bench_llamaindex import bench_llamaindex
 
 HERE = Path(__file__).parent
@@ -109,6 +114,11 @@ def _render(results: dict) -> str:
         "framework's cost twice.",
         "",
     ]
+    lines += render_litellm(results["litellm"])
+    lines += render_cache(results["cache"])
+    lines += render_learning(results["learning"])
+    lines += render_ledger(results["ledger"])
+    lines += render_budgets(results["budgets"])
     lines += _goals(results)
     return "\n".join(lines)
 
@@ -143,7 +153,38 @@ def _goals(results: dict) -> list[str]:
             1.5,
             "x",
         ),
+        (
+            "exact cache hit p50 <= 30 µs in memory (raw lookup)",
+            results["cache"]["exact"]["memory"]["lookup_p50_us"],
+            30.0,
+            "µs",
+        ),
+        (
+            "exact cache hit p50 <= 400 µs on the local Redis (raw lookup)",
+            results["cache"]["exact"]["redis"]["lookup_p50_us"],
+            400.0,
+            "µs",
+        ),
+        *ledger_goals(results["ledger"]),
+        *litellm_goals(results["litellm"]),
     ]
+    learning = results["learning"]
+    checks.append(
+        (
+            "`route()` p50 <= 300 µs with the trained predictor, 11 candidates, 500 tokens",
+            max(
+                learning[f"learned_{s}{v}"]["p50_us"]
+                for s in ("hybrid", "cost_optimized", "cascade", "utility")
+                for v in ("", "_varied")
+            ),
+            300.0,
+            "µs",
+        )
+    )
+    if "train_all_s" in learning:
+        checks.append(
+            ("training on all the shared data < 120 s", learning["train_all_s"], 120.0, "s")
+        )
     out = ["## Goals in this run", "", "| goal | measured | met |", "|---|---:|:---:|"]
     for name, value, limit, unit in checks:
         out.append(f"| {name} | {value:.2f} {unit} | {'yes' if value <= limit else '**no**'} |")
@@ -171,6 +212,11 @@ def main() -> None:
         "acomplete": bench_acomplete(n_calls=3000 // scale),
         "langchain": bench_langchain(2000 // scale),
         "llamaindex": bench_llamaindex(2000 // scale),
+        "litellm": bench_litellm(2000 // scale),
+        "budgets": bench_budgets(n_per_process=5000 // scale),
+        "ledger": bench_ledger(20_000 // scale, 50_000 // scale),
+        "cache": bench_cache(3000 // scale, quick=args.quick),
+        "learning": bench_learning(3000 // scale),
     }
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "RESULTS.md").write_text(_render(results))

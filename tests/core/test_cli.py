@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,32 @@ def test_demo_json_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
         assert code == 0
         data = json.loads(out)
         data.pop("elapsed_s")
+        data["operations"].pop("ledger_url")  # a new temporary directory each run
         results.append(data)
     assert results[0] == results[1]
     assert len(results[0]["strongest"]["rows"]) == 6
+
+
+def test_demo_shows_the_cache_the_budget_and_the_ledger(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
+    code, out, _err = run(capsys, "demo", "--json", "--limit", "8", "--ledger", url)
+    assert code == 0
+    ops = json.loads(out)["operations"]
+    assert ops["ledger_url"] == url
+    assert ops["cache"]["hits"] == 8  # the second pass of the same prompts
+    assert ops["cache"]["saved_usd"] == pytest.approx(ops["first_pass_usd"])
+    budget = ops["budget"]
+    assert Decimal(budget["spent_usd"]) <= Decimal(budget["limit_usd"])
+    assert budget["answered"] + budget["refused"] == 8
+    assert budget["refused"] > 0  # the demo's budget is meant to bind
+    # the ledger holds every call: two passes for one team, one (answered or refused) for the other
+    assert ops["ledger"]["calls"] == 3 * 8
+    code, report, _err = run(capsys, "report", "--url", url, "--by", "org", "--format", "json")
+    assert code == 0
+    orgs = {line["key"]: line for line in json.loads(report)["lines"]}
+    assert Decimal(orgs["frugal-team"]["cost_usd"]) == Decimal(budget["spent_usd"])
 
 
 def test_demo_footnote_discloses_the_scripted_refusals(capsys: pytest.CaptureFixture[str]) -> None:

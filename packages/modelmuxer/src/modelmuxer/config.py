@@ -14,8 +14,11 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from modelmuxer.budgets.settings import BudgetSettings
+from modelmuxer.cache.settings import CacheSettings
 from modelmuxer.catalog import ModelSpec
 from modelmuxer.errors import ConfigError
+from modelmuxer.ledger.settings import LedgerSettings
 from modelmuxer.strategies.base import StrategySettings
 
 __all__ = ["MuxerSettings", "load_settings"]
@@ -58,6 +61,23 @@ class MuxerSettings(BaseSettings):
     plugins: list[str] = Field(
         default_factory=list,
         description="extra plugins to register, as 'package.module' or 'package.module:attr'",
+    )
+    router: str | None = Field(
+        default=None,
+        description="a trained router file ('modelmuxer train') or 'default' for the shipped "
+        "one: its quality predictor and answer judge replace the priors",
+    )
+    ledger: LedgerSettings = Field(
+        default_factory=LedgerSettings,
+        description="the cost ledger (off unless ledger.enabled; default: a SQLite file)",
+    )
+    cache: CacheSettings = Field(
+        default_factory=CacheSettings,
+        description="response and routing-decision caches (off unless cache.enabled)",
+    )
+    budgets: BudgetSettings = Field(
+        default_factory=BudgetSettings,
+        description="USD budgets (on when any is configured; counters in memory, Redis or PG)",
     )
 
     @field_validator("models", mode="before")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from modelmuxer.cache import build_decision_cache, build_response_cache, replay
 from modelmuxer.catalog import Catalog, ModelLike
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ConfigError, InvalidRequest, PluginError
@@ -28,7 +29,9 @@ from modelmuxer.plugins import BackendRegistry, StrategyRegistry, make_plugin_ma
 from modelmuxer.types import Completion, Decision, Identity, Request, RoutingOptions, StreamChunk
 
 if TYPE_CHECKING:
+    from modelmuxer.budgets import BudgetGuard
     from modelmuxer.config import MuxerSettings
+    from modelmuxer.ledger.ledger import CostLedger
 
 __all__ = ["Muxer"]
 
@@ -62,7 +65,11 @@ class Muxer:
 
             settings = load_settings()  # a bad MODELMUXER_* variable is a ConfigError
         self.settings = settings
-        extra_plugins = [*(_import_plugin(p) for p in settings.plugins), *plugins]
+        extra_plugins = [
+            *_router_plugins(settings.router),
+            *(_import_plugin(p) for p in settings.plugins),
+            *plugins,
+        ]
         autoload = settings.load_entrypoints if load_entrypoints is None else load_entrypoints
         self.plugins: pluggy.PluginManager = make_plugin_manager(
             extra_plugins, load_entrypoints=autoload
@@ -75,12 +82,38 @@ class Muxer:
         specs: Sequence[ModelLike] = models if models is not None else settings.models
         self.catalog = Catalog.build(specs, self._price_alias)
         estimator = self.plugins.hook.modelmuxer_quality_estimator()
+        decisions = build_decision_cache(self.plugins, settings.cache)
         self._router = Router(
-            self.plugins, self.catalog, estimator, settings.strategy_settings(), self.strategies
+            self.plugins,
+            self.catalog,
+            estimator,
+            settings.strategy_settings(),
+            self.strategies,
+            decisions,
+        )
+        #: the response cache (``settings.cache``; inert unless ``cache.enabled``)
+        self.cache = build_response_cache(
+            self.plugins, settings.cache, candidates=self.catalog.ids(), router=self._router
         )
         self._executor = Executor(self.plugins, self.catalog, self.backends, settings.timeout_s)
         self._streamer = StreamRunner(self.plugins, self._executor)
         self._sync = SyncBridge()
+        #: the budget guard (``settings.budgets``), registered as a plugin; ``None`` when off
+        self.budgets: BudgetGuard | None = None
+        if settings.budgets.active:
+            from modelmuxer.budgets import BudgetGuard
+
+            self.budgets = BudgetGuard.from_settings(settings.budgets, settings)
+            self.plugins.register(self.budgets, name="modelmuxer.budgets")
+        #: the cost ledger (``settings.ledger``), registered as a plugin; ``None`` when disabled
+        self.ledger: CostLedger | None = None
+        if settings.ledger.enabled:
+            from modelmuxer.ledger.ledger import CostLedger  # SQLAlchemy: only when used
+
+            self.ledger = CostLedger(settings.ledger, catalog=self.catalog)
+            self.plugins.register(self.ledger, name="modelmuxer.ledger")
+            if self.ledger.prompt_capture is not None:
+                self.plugins.register(self.ledger.prompt_capture, name="modelmuxer.ledger.prompts")
 
     # -- construction -------------------------------------------------------------------------
 
@@ -137,7 +170,10 @@ class Muxer:
         ctx = self._start(_build(messages, kwargs), stream=False)
         try:
             self._admit(ctx)
-            completion = await self._executor.run(ctx, self._router.route(ctx))
+            completion = await self.cache.lookup(ctx)
+            if completion is None:
+                completion = await self._executor.run(ctx, self._router.route(ctx))
+                completion = await self.cache.store(ctx, completion)
         except BaseException as exc:
             self._end(ctx, None, exc)
             raise
@@ -157,14 +193,20 @@ class Muxer:
         completion: Completion | None = None
         try:
             self._admit(ctx)
-            decision = self._router.route(ctx)
-            # Close the inner stream here, not at garbage collection, so an early stop is
-            # recorded before aclose() returns.
-            async with aclosing(self._streamer.run(ctx, decision)) as chunks:
-                async for chunk in chunks:
-                    if chunk.completion is not None:
-                        completion = chunk.completion
-                    yield chunk
+            completion = await self.cache.lookup(ctx)
+            chunks = replay(completion) if completion is not None else None
+            for chunk in chunks or ():
+                yield chunk
+            if chunks is None:
+                decision = self._router.route(ctx)
+                # Close the inner stream here, not at garbage collection, so an early stop is
+                # recorded before aclose() returns.
+                async with aclosing(self._streamer.run(ctx, decision)) as stream:
+                    async for chunk in stream:
+                        if chunk.completion is not None:
+                            chunk = await self.cache.stored_chunk(ctx, chunk)
+                            completion = chunk.completion
+                        yield chunk
         except BaseException as exc:
             self._end(ctx, None, exc)
             raise
@@ -179,7 +221,18 @@ class Muxer:
         return self._sync.iterate(self.astream(messages, **kwargs))
 
     def close(self) -> None:
-        """Release the background loop used by the sync methods (idempotent)."""
+        """Flush the ledger and release the background loop of the sync methods (idempotent)."""
+        if self.ledger is not None:
+            self.ledger.close()
+        self._sync.close()
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`: the ledger flushes without blocking the event loop."""
+        if self.ledger is not None:
+            await self.ledger.aclose()
+        if self.budgets is not None:
+            await self.budgets.aclose()
+        await self.cache.aclose()
         self._sync.close()
 
     def __enter__(self) -> Muxer:
@@ -192,7 +245,7 @@ class Muxer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
+        await self.aclose()
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -253,6 +306,18 @@ def _build(messages: MessagesLike | Request, kwargs: Mapping[str, Any]) -> Reque
     if routing is not None and not isinstance(routing, RoutingOptions | Mapping):
         raise InvalidRequest("expected RoutingOptions or a mapping", field="routing")
     return build_request(messages, params=params, **call)
+
+
+def _router_plugins(source: str | None) -> list[object]:
+    """The learned router's plugin when the settings name a router file (numpy loads only then).
+
+    Registered before other plugins, so a plugin's own estimator or judge answers first.
+    """
+    if source is None:
+        return []
+    from modelmuxer.learning.plugin import LearnedRouterPlugin
+
+    return [LearnedRouterPlugin.load(source)]
 
 
 def _import_plugin(path: str) -> object:

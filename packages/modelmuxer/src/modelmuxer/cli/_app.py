@@ -8,8 +8,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from modelmuxer import __version__
+from modelmuxer.cli.db import add_db
 from modelmuxer.cli.demo import DEFAULT_STRATEGIES, run_demo_command
+from modelmuxer.cli.eval import add_eval
+from modelmuxer.cli.report import add_report
 from modelmuxer.cli.route import run_models, run_route
+from modelmuxer.cli.train import add_train
 from modelmuxer.errors import ModelMuxerError
 
 __all__ = ["build_parser", "main"]
@@ -60,6 +64,12 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     demo.add_argument("--json", action="store_true", help="print machine-readable results")
     demo.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N prompts")
+    demo.add_argument(
+        "--ledger",
+        metavar="URL",
+        help="record the demo's calls in this ledger (async SQLAlchemy URL; default: a SQLite "
+        "file in a new temporary directory)",
+    )
     demo.set_defaults(handler=run_demo_command)
 
 
@@ -104,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_route(sub)
     _add_models(sub)
+    add_report(sub)
+    add_db(sub)
+    add_train(sub)
+    add_eval(sub)
     return parser
 
 

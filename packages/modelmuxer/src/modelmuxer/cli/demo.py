@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelmuxer.backends.base import ModelCall, ModelResponse
+from modelmuxer.cli.demo_report import render_report
 from modelmuxer.cli.prompts import DEMO_MODELS, DemoPrompt, demo_prompts
-from modelmuxer.cli.report import render_report
 from modelmuxer.cli.table import truncate
 from modelmuxer.context import RequestContext
 from modelmuxer.hookspecs import hookimpl
@@ -237,10 +237,15 @@ async def run_demo(strategies: list[str] | None = None, limit: int | None = None
 
 def run_demo_command(args: argparse.Namespace) -> int:
     """``modelmuxer demo``: run the demo and print the report (or ``--json``)."""
+    from modelmuxer.cli.demo_ops import render_ops, run_ops_demo
+
     strategies = None if args.strategy == "all" else [args.strategy]
     result = asyncio.run(run_demo(strategies, args.limit))
+    prompts = demo_prompts()[: args.limit] if args.limit else demo_prompts()
+    ops = asyncio.run(run_ops_demo(prompts, args.ledger))
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(json.dumps(result.as_dict() | {"operations": ops.as_dict()}, indent=2))
     else:
         print(render_report(result))
+        print(render_ops(ops))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -13,8 +14,11 @@ from modelmuxer.errors import NoEligibleModel, PluginError
 from modelmuxer.plugins import StrategyRegistry
 from modelmuxer.strategies.base import RoutingTask, StrategySettings
 from modelmuxer.strategies.constraints import exclusion_reason
-from modelmuxer.strategies.estimates import QualityEstimator, estimate_candidate
+from modelmuxer.strategies.estimates import QualityEstimator, estimate_candidates
 from modelmuxer.types import Decision, ModelCard
+
+if TYPE_CHECKING:
+    from modelmuxer.cache.decisions import DecisionCache
 
 __all__ = ["Router"]
 
@@ -29,8 +33,10 @@ class Router:
         estimator: QualityEstimator,
         settings: StrategySettings,
         strategies: StrategyRegistry,
+        decisions: DecisionCache | None = None,
     ) -> None:
         self._pm = pm
+        self._decisions = decisions
         self._strategies = strategies
         self._catalog = catalog
         self._estimator = estimator
@@ -58,15 +64,25 @@ class Router:
         return RoutingTask(
             request=request,
             features=features,
-            candidates=tuple(
-                estimate_candidate(features, request, card, self._estimator) for card in eligible
-            ),
+            candidates=estimate_candidates(features, request, eligible, self._estimator),
             excluded=excluded,
             settings=self._settings.for_request(request),
         )
 
     def route(self, ctx: RequestContext) -> Decision:
-        """The decision for ``ctx.request``; :class:`NoEligibleModel` when none may answer."""
+        """The decision for ``ctx.request``; :class:`NoEligibleModel` when none may answer.
+
+        With a decision cache, a repeated request reuses its decision (and query features).
+        """
+        if self._decisions is None:
+            return self._route(ctx)
+        decision = self._decisions.get(ctx)
+        if decision is None:
+            decision = self._route(ctx)
+            self._decisions.put(ctx, decision)
+        return decision
+
+    def _route(self, ctx: RequestContext) -> Decision:
         task = self.task(ctx)
         if ctx.request.routing.model:
             return self._pinned(task)
@@ -85,6 +101,9 @@ class Router:
                 f"strategy/plugin chose {stray} which are not eligible candidates "
                 f"({sorted(allowed)})"
             )
+        notes = ctx.state.get("decision_notes")
+        if notes:  # plugins' notes (e.g. "budget org:acme/day: 20% left, ...") join the reason
+            decision = decision.model_copy(update={"reason": "; ".join([decision.reason, *notes])})
         return decision
 
     def _apply_policies(

@@ -1,0 +1,38 @@
+"""ModelMuxer for the LiteLLM proxy: ``litellm_settings.callbacks: modelmuxer_callback.modelmuxer``.
+
+The callback picks the deployment of each request among the healthy deployments of the requested
+model group (or of every group, for ``model: modelmuxer/auto``), and reports one record per call
+to the muxer's plugins. Set ``MODELMUXER_RECORDS_FILE`` to append the records there as JSON lines
+(a stand-in for the ledger).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from modelmuxer import hookimpl
+from modelmuxer.types import CallRecord
+from modelmuxer_litellm import ModelMuxerCallback
+
+
+class JsonLinesRecords:
+    """Appends every call record to a file, one JSON object a line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def modelmuxer_record(self, record: CallRecord) -> None:
+        line = record.model_dump_json() + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as out:
+            out.write(line)
+
+
+_records = os.environ.get("MODELMUXER_RECORDS_FILE")
+modelmuxer = ModelMuxerCallback.for_proxy(
+    strategy=os.environ.get("MODELMUXER_STRATEGY", "hybrid"),
+    plugins=[JsonLinesRecords(_records)] if _records else [],
+)

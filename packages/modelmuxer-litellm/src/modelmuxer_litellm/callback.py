@@ -1,0 +1,376 @@
+"""The LiteLLM callback: ModelMuxer picks the deployment, LiteLLM makes (and retries) the call.
+
+:class:`ModelMuxerCallback` is a ``litellm.integrations.custom_logger.CustomLogger``. LiteLLM runs
+its ``async_filter_deployments`` on every async call after its own health and cooldown filters,
+with the model group's remaining deployments; the callback returns the one ModelMuxer's strategy
+picks. Retries, cooldowns and fallbacks stay LiteLLM's: a retry asks again, among what is still
+healthy, and a fallback to another group asks among that group's deployments.
+
+The seams for budgets and other per-request policies, in call order:
+
+1. :meth:`ModelMuxerCallback.before_routing` (runs ``modelmuxer_request_start``: reject with a
+   :class:`~modelmuxer.errors.ModelMuxerError`, or rewrite the request);
+2. the core's ``modelmuxer_filter_candidates`` hooks, inside routing;
+3. :meth:`ModelMuxerCallback.after_call`, once per finished call (success or failure, streamed or
+   not), with its priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from modelmuxer import Muxer
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import PluginError
+from modelmuxer.pipeline import SyncBridge
+from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
+from modelmuxer_litellm import _compat
+from modelmuxer_litellm.cards import (
+    DeploymentOverrides,
+    deployment_card,
+    origin_id,
+    original_deployments,
+)
+from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
+from modelmuxer_litellm.identity import identity_from_request, tags_from_request
+from modelmuxer_litellm.recorder import CallRecorder
+from modelmuxer_litellm.requests import routing_request
+from modelmuxer_litellm.routing_info import METADATA_KEY, RoutingInfo, request_metadata
+from modelmuxer_litellm.selection import DeploymentSelector
+
+__all__ = ["AUTO_GROUP", "ROUTING_KEY", "STRATEGY_KEY", "ModelMuxerCallback"]
+
+log = logging.getLogger("modelmuxer_litellm")
+
+#: The default name of the virtual model group in which ModelMuxer chooses across all groups.
+AUTO_GROUP: Final = "modelmuxer/auto"
+#: Request metadata key naming the strategy for this request (else the muxer's default).
+STRATEGY_KEY: Final = "modelmuxer_strategy"
+#: Request metadata key holding per-request routing options (``allow``, ``deny`` of deployment
+#: ids, ``max_cost_usd``, ``quality_target``, ``cost_weight``).
+ROUTING_KEY: Final = "modelmuxer_routing"
+_MAX_FOREIGN: Final = 4096
+_HEADER_PREFIX: Final = "x-modelmuxer-"
+
+MuxerFactory = Callable[[Sequence[Mapping[str, Any]]], Muxer]
+
+
+class ModelMuxerCallback(CustomLogger):
+    """Routes a LiteLLM Router's (or the proxy's) requests with ModelMuxer and records every call.
+
+    Build it with :func:`modelmuxer_litellm.register` (a ``Router`` you hold) or
+    :meth:`for_proxy` (the LiteLLM proxy). ``router`` may be ``None`` until the first request (the
+    proxy builds its router after loading callbacks). ``muxer_factory`` builds the
+    :class:`~modelmuxer.Muxer` from the router's deployments the first time it is needed.
+    """
+
+    def __init__(
+        self,
+        muxer_factory: MuxerFactory,
+        *,
+        router: Any | None = None,
+        overrides: DeploymentOverrides | None = None,
+        auto_group: str | None = AUTO_GROUP,
+    ) -> None:
+        super().__init__()
+        #: LiteLLM tells callbacks apart by class name and public str / int / bool attributes,
+        #: and drops "duplicates": without this a second router's callback would be dropped.
+        self.instance_id = uuid.uuid4().hex
+        self.router = router
+        self.auto_group = auto_group
+        self._factory = muxer_factory
+        self._overrides = dict(overrides or {})
+        self._selector: DeploymentSelector | None = None
+        self._owned: frozenset[str] = frozenset()
+        self._foreign: set[str] = set()  # ids seen from other routers
+        self._lock = threading.Lock()
+        self._recorder = CallRecorder(self._owns_id, self._card_by_id)
+        #: the loop sync ``router.completion`` calls run on (set by ``register``)
+        self.sync_bridge: SyncBridge | None = None
+        self._auto_group_installed = False
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def for_proxy(
+        cls,
+        *,
+        strategy: str | None = None,
+        overrides: DeploymentOverrides | None = None,
+        auto_group: str | None = AUTO_GROUP,
+        plugins: Sequence[object] = (),
+        config: str | None = None,
+    ) -> ModelMuxerCallback:
+        """A callback for the LiteLLM proxy's ``litellm_settings.callbacks``: it binds to the
+        proxy's router on the first request. ``config``: a ModelMuxer TOML / JSON settings file."""
+        overrides = dict(overrides or {})
+
+        def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
+            cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+            if config is not None:
+                from modelmuxer.config import load_settings
+
+                settings = load_settings(config)
+                return Muxer(cards, strategy, settings=settings, plugins=plugins)
+            return Muxer(cards, strategy, plugins=plugins)
+
+        return cls(factory, overrides=overrides, auto_group=auto_group)
+
+    @property
+    def muxer(self) -> Muxer:
+        """The muxer whose strategies, policies and record listeners this callback uses."""
+        return self.selector.muxer
+
+    @property
+    def selector(self) -> DeploymentSelector:
+        """Cards and routing over the router's deployments (built on first use)."""
+        selector = self._selector
+        if selector is None:
+            with self._lock:
+                if self._selector is None:
+                    deployments = self.deployments()
+                    self._selector = DeploymentSelector(
+                        self._factory(deployments), self.deployments, self._overrides
+                    )
+                    self._owned = frozenset(origin_id(d) for d in deployments)
+                selector = self._selector
+        return selector
+
+    def deployments(self) -> list[Mapping[str, Any]]:
+        """The bound router's deployments (the proxy's router is looked up when unbound)."""
+        return _compat.router_deployments(self._bound_router())
+
+    def _bound_router(self) -> Any:
+        if self.router is None:
+            self.router = proxy_router()
+        return self.router
+
+    def refresh(self) -> None:
+        """Forget cached cards, routing and deployment ids: call after changing the router's
+        deployments (their prices or limits; new deployments are picked up by themselves)."""
+        with self._lock:
+            self._owned = frozenset()
+            self._foreign.clear()
+        if self._selector is not None:
+            self._selector.refresh()
+
+    def install_auto_group(self) -> None:
+        """Add the virtual group (``auto_group``) to the router: a copy of every deployment, so
+        ModelMuxer can choose across all groups. Idempotent."""
+        if self.auto_group is not None:
+            add_virtual_group(self._bound_router(), self.auto_group, self.deployments())
+        self._auto_group_installed = True
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> dict[str, Any]:
+        """The proxy's pre-call hook (before it routes): binds the proxy's router and adds the
+        virtual group on the first request."""
+        self.selector  # noqa: B018  # builds the muxer from the proxy router's deployments
+        if not self._auto_group_installed:
+            self.install_auto_group()
+            self._auto_group_installed = True
+        return data
+
+    # -- the seams ------------------------------------------------------------------------------
+
+    def before_routing(self, ctx: RequestContext) -> None:
+        """Runs ``modelmuxer_request_start`` before ModelMuxer routes a request: a plugin may
+        reject it (raise) or rewrite ``ctx.request``. Override to add a pre-call step."""
+        hook = self.muxer.plugins.hook.modelmuxer_request_start
+        if hook.get_hookimpls():
+            hook(ctx=ctx)
+            if not isinstance(ctx.request, Request):
+                raise PluginError("modelmuxer_request_start set ctx.request to a non-Request")
+
+    def after_call(self, record: CallRecord) -> None:
+        """Broadcasts ``record`` (one finished call) through ``modelmuxer_record``. Override to
+        settle a reservation; must not raise."""
+        hook = self.muxer.plugins.hook.modelmuxer_record
+        if hook.get_hookimpls():
+            hook(record=record)
+
+    # -- routing (LiteLLM's deployment filter) --------------------------------------------------
+
+    async def async_filter_deployments(
+        self,
+        model: str,
+        healthy_deployments: list[Any],
+        messages: list[Any] | None,
+        request_kwargs: dict[str, Any] | None = None,
+        parent_otel_span: Any | None = None,
+    ) -> list[Any]:
+        """The deployment ModelMuxer picks among ``healthy_deployments`` (already filtered by
+        LiteLLM's health checks and cooldowns), as a one-element list."""
+        if not healthy_deployments or not self._owns(healthy_deployments):
+            return healthy_deployments
+        kwargs = request_kwargs or {}
+        candidates = await self._routable(model, healthy_deployments, kwargs)
+        metadata = request_metadata(kwargs)
+        info = self._decide(model, candidates, messages, kwargs, metadata or {})
+        if metadata is not None:
+            metadata[METADATA_KEY] = info.to_metadata()
+        return [d for d in candidates if origin_id(d) == info.deployment][:1]
+
+    def _owns(self, deployments: Sequence[Mapping[str, Any]]) -> bool:
+        """LiteLLM's callback list is process-wide: leave other routers' deployments alone."""
+        return self._owns_id(origin_id(deployments[0]))
+
+    def _card_by_id(self, ident: str) -> ModelCard | None:
+        return self.selector.card_by_id(ident)
+
+    def _owns_id(self, ident: str) -> bool:
+        self.selector  # noqa: B018  # binds the router and lists its deployments once
+        if ident in self._owned:
+            return True
+        if ident in self._foreign:
+            return False
+        owned = frozenset(origin_id(d) for d in self.deployments())  # a deployment added since?
+        with self._lock:
+            self._owned = owned
+            if ident not in owned:
+                self._foreign.add(ident)
+                if len(self._foreign) > _MAX_FOREIGN:
+                    self._foreign.clear()
+        return ident in owned
+
+    async def _routable(
+        self, group: str, deployments: Sequence[Mapping[str, Any]], kwargs: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        """The deployments ModelMuxer may choose: without those this request already failed on
+        (unless that leaves none), and, in the virtual group, without copies of deployments
+        cooling down in their own group."""
+        tried = {
+            str(i)
+            for key in ("_retry_skipped_deployment_ids", "_excluded_deployment_ids")
+            for i in kwargs.get(key) or ()
+        }
+        fresh = [d for d in deployments if _model_id(d) not in tried and origin_id(d) not in tried]
+        candidates = fresh or list(deployments)
+        if group == self.auto_group:
+            cooling = await _compat.active_cooldowns(
+                self._bound_router(), [origin_id(d) for d in candidates]
+            )
+            candidates = [d for d in candidates if origin_id(d) not in cooling] or candidates
+        return candidates
+
+    def _decide(
+        self,
+        group: str,
+        candidates: Sequence[Mapping[str, Any]],
+        messages: Sequence[Any] | None,
+        kwargs: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+    ) -> RoutingInfo:
+        identity = identity_from_request(metadata, kwargs.get("user"))
+        tags = tags_from_request(metadata)
+        previous = RoutingInfo.from_metadata(metadata)
+        request_id = (
+            previous.request_id
+            if previous
+            else str(kwargs.get("litellm_trace_id") or uuid.uuid4().hex)
+        )
+        strategy = metadata.get(STRATEGY_KEY)
+        routing = metadata.get(ROUTING_KEY)
+        request = routing_request(
+            messages,
+            kwargs,
+            identity=identity,
+            tags=tags,
+            request_id=request_id,
+            strategy=strategy if isinstance(strategy, str) else None,
+            routing=routing if isinstance(routing, Mapping) else None,
+            metadata={k: v for k, v in metadata.items() if k != METADATA_KEY},
+        )
+        muxer = self.muxer
+        ctx = RequestContext(
+            request=request,
+            strategy=request.routing.strategy or muxer.default_strategy,
+            stream=bool(kwargs.get("stream")),
+            started_at=datetime.now(UTC),
+            started_perf=time.perf_counter(),
+        )
+        self.before_routing(ctx)
+        ctx.strategy = ctx.request.routing.strategy or ctx.strategy
+        decision = self.selector.route(ctx, candidates)
+        request = ctx.request
+        return RoutingInfo.of(
+            decision,
+            request_id=request_id,
+            group=group,
+            identity=request.identity,
+            tags=request.tags,
+        )
+
+    # -- the answer -----------------------------------------------------------------------------
+
+    async def async_post_call_success_deployment_hook(
+        self, request_data: dict[str, Any], response: Any, call_type: Any
+    ) -> Any:
+        """Shows ModelMuxer's choice on the response: ``response._hidden_params["modelmuxer"]``
+        and ``x-modelmuxer-*`` headers (the proxy returns them to the client)."""
+        info = RoutingInfo.from_metadata(request_metadata(request_data))
+        hidden = getattr(response, "_hidden_params", None)
+        if info is None or not isinstance(hidden, dict):
+            return response
+        hidden[METADATA_KEY] = info.summary()
+        headers = hidden.get("additional_headers")
+        if not isinstance(headers, dict):
+            headers = hidden["additional_headers"] = {}
+        for key in ("deployment", "strategy", "request_id"):
+            headers[_HEADER_PREFIX + key.replace("_", "-")] = _header_value(getattr(info, key))
+        return response
+
+    # -- records (LiteLLM's logging events) -----------------------------------------------------
+
+    async def async_log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self._record(kwargs, response_obj, start_time, end_time, "ok")
+
+    def log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self._record(kwargs, response_obj, start_time, end_time, "ok")
+
+    async def async_log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self._record(kwargs, response_obj, start_time, end_time, "error")
+
+    def log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
+        self._record(kwargs, response_obj, start_time, end_time, "error")
+
+    def _record(
+        self,
+        kwargs: Mapping[str, Any],
+        response: Any,
+        start_time: Any,
+        end_time: Any,
+        outcome: CallOutcome,
+    ) -> None:
+        try:
+            record = self._recorder.record(kwargs, response, start_time, end_time, outcome)
+            if record is not None:
+                self.after_call(record)
+        except Exception:  # a logging callback must never break the call it logs
+            log.exception("modelmuxer_litellm: could not record a LiteLLM call")
+
+
+def _model_id(deployment: Mapping[str, Any]) -> str:
+    info = deployment.get("model_info")
+    return str(info.get("id")) if isinstance(info, Mapping) else ""
+
+
+def _header_value(value: object) -> str:
+    return str(value).encode("ascii", "replace").decode("ascii").replace("\n", " ")[:200]

@@ -1,0 +1,51 @@
+"""Where the deployments come from: the virtual group's copies, and the proxy's router."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from modelmuxer.errors import ConfigError
+from modelmuxer_litellm import _compat
+from modelmuxer_litellm.cards import ORIGIN_KEY, origin_id, original_deployments
+
+__all__ = ["add_virtual_group", "proxy_router", "virtual_copy"]
+
+
+def virtual_copy(deployment: Mapping[str, Any], group: str) -> dict[str, Any]:
+    """A copy of ``deployment`` in ``group``, with id ``<id>@<group>``, marked with the id of the
+    deployment it copies (its prices, limits and records are that deployment's)."""
+    ident = origin_id(deployment)
+    info = {**dict(deployment.get("model_info") or {}), "id": f"{ident}@{group}", ORIGIN_KEY: ident}
+    return {
+        "model_name": group,
+        "litellm_params": dict(deployment.get("litellm_params") or {}),
+        "model_info": info,
+    }
+
+
+def add_virtual_group(router: Any, group: str, deployments: Sequence[Mapping[str, Any]]) -> None:
+    """Add a copy of every deployment of ``router`` (listed in ``deployments``) to ``group``, so
+    ModelMuxer can choose across all groups. Idempotent."""
+    present = {str((d.get("model_info") or {}).get("id")) for d in deployments}
+    for deployment in original_deployments(deployments):
+        if deployment.get("model_name") == group:
+            continue
+        copy = virtual_copy(deployment, group)
+        if copy["model_info"]["id"] not in present:
+            _compat.add_deployment(router, copy)
+
+
+def proxy_router() -> Any:
+    """The LiteLLM proxy's router (``litellm.proxy.proxy_server.llm_router``)."""
+    try:
+        from litellm.proxy import proxy_server
+    except ImportError as exc:
+        raise ConfigError(
+            "ModelMuxerCallback has no router: pass one to register(), or run it inside the "
+            f"LiteLLM proxy (litellm[proxy]); importing the proxy failed: {exc}"
+        ) from exc
+    router = getattr(proxy_server, "llm_router", None)
+    if router is None:
+        raise ConfigError("the LiteLLM proxy has no router yet (no model_list in its config?)")
+    return router

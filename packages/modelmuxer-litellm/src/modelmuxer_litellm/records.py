@@ -1,0 +1,118 @@
+"""One :class:`~modelmuxer.types.CallRecord` per LiteLLM call, from its logging payload.
+
+The cost is computed from the card of the deployment that served the call (its own prices), not
+taken from LiteLLM's ``response_cost``: deployments sharing a model name but priced differently
+are then each priced at their own rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from modelmuxer.backends.litellm_backend import scrub_secrets
+from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Usage
+from modelmuxer_litellm.routing_info import RoutingInfo
+
+__all__ = ["build_record", "request_id_of", "usage_of"]
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _get(obj: object, key: str) -> object:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def usage_of(response: object) -> Usage:
+    """Token usage of a LiteLLM response (a ``ModelResponse`` or its dict form)."""
+    usage = _get(response, "usage")
+    if usage is None:
+        return Usage()
+    details = _get(usage, "prompt_tokens_details")
+    prompt = _number(_get(usage, "prompt_tokens"))
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=_number(_get(usage, "completion_tokens")),
+        cached_tokens=min(_number(_get(details, "cached_tokens")), prompt),
+    )
+
+
+def _as_datetime(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.astimezone(UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.now(UTC)
+
+
+def _seconds(start: datetime, end: datetime) -> float:
+    return max((end - start).total_seconds(), 0.0)
+
+
+def build_record(
+    kwargs: Mapping[str, Any],
+    response: object,
+    start_time: object,
+    end_time: object,
+    *,
+    card: ModelCard | None,
+    info: RoutingInfo,
+    attempt: int,
+    outcome: CallOutcome,
+) -> CallRecord:
+    """The record of one call to ``info.deployment``, which ``card`` prices (``None``: LiteLLM's
+    ``response_cost``)."""
+    started = _as_datetime(start_time)
+    ended = _as_datetime(end_time)
+    streamed = bool(kwargs.get("stream"))
+    usage = Usage()
+    if outcome == "ok":
+        usage = usage_of(kwargs.get("complete_streaming_response") or response)
+    if card is not None:
+        cost = card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        provider = card.provider
+    else:
+        raw_cost = kwargs.get("response_cost")
+        cost = float(raw_cost) if isinstance(raw_cost, int | float) and outcome == "ok" else 0.0
+        provider = str(kwargs.get("custom_llm_provider") or "unknown")
+    ttft = None
+    first_token = kwargs.get("completion_start_time")
+    if streamed and first_token is not None and outcome == "ok":
+        ttft = _seconds(started, _as_datetime(first_token))
+    error = None
+    if outcome != "ok":
+        exc = kwargs.get("exception") or response
+        error = scrub_secrets(f"{type(exc).__name__}: {exc}")[:2000]
+    return CallRecord(
+        request_id=info.request_id,
+        attempt=attempt,
+        started_at=started,
+        identity=info.identity,
+        tags=info.tags,
+        strategy=info.strategy,
+        model=info.deployment,
+        provider=provider,
+        usage=usage,
+        cost_usd=cost,
+        latency_s=_seconds(started, ended),
+        ttft_s=ttft,
+        streamed=streamed,
+        outcome=outcome,
+        error=error,
+        reason=info.reason,
+        features=dict(info.features),
+    )
+
+
+def request_id_of(kwargs: Mapping[str, Any]) -> str:
+    """The id LiteLLM gives the request (shared by its retries), from a call's logging kwargs."""
+    params = kwargs.get("litellm_params")
+    trace = kwargs.get("litellm_trace_id") or (
+        params.get("litellm_trace_id") if isinstance(params, Mapping) else None
+    )
+    return str(trace or kwargs.get("litellm_call_id") or "unknown")

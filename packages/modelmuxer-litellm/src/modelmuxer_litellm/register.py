@@ -1,0 +1,130 @@
+"""The one call that puts ModelMuxer on a ``litellm.Router``: :func:`register`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+from modelmuxer import Muxer
+from modelmuxer.pipeline import SyncBridge
+from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
+from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, original_deployments
+
+__all__ = ["register", "unregister"]
+
+#: Router attribute holding the callback ``register`` installed (read by ``unregister``).
+_INSTALLED = "_modelmuxer_callback"
+#: litellm's process-wide lists a callback in ``litellm.callbacks`` is copied into on first use.
+_CALLBACK_LISTS = (
+    "callbacks",
+    "input_callback",
+    "success_callback",
+    "failure_callback",
+    "_async_input_callback",
+    "_async_success_callback",
+    "_async_failure_callback",
+    "service_callback",
+)
+
+
+def register(
+    router: Any,
+    *,
+    strategy: str | None = None,
+    overrides: DeploymentOverrides | None = None,
+    auto_group: str | None = AUTO_GROUP,
+    plugins: Iterable[object] = (),
+    muxer: Muxer | None = None,
+    load_entrypoints: bool | None = None,
+    route_sync_calls: bool = True,
+) -> ModelMuxerCallback:
+    """Route ``router``'s requests with ModelMuxer; returns the installed callback.
+
+    Each request to a model group goes to the deployment of that group ModelMuxer's strategy
+    picks among the healthy ones; LiteLLM's retries, cooldowns and fallbacks keep working. A
+    request to ``auto_group`` (``"modelmuxer/auto"``; ``None`` for none) lets the strategy choose
+    among every deployment of the router.
+
+    :param router: a ``litellm.Router``.
+    :param strategy: the default strategy (a request may name another in
+        ``metadata["modelmuxer_strategy"]``); the muxer's settings otherwise.
+    :param overrides: :class:`~modelmuxer.catalog.ModelSpec` fields per deployment id or model
+        group (``{"cheap": {"quality": 0.7}}``), over what the deployments say.
+    :param plugins: ModelMuxer plugins (policies, record sinks, a ledger) for the muxer built here.
+    :param muxer: a ready muxer to take strategies, plugins and settings from instead.
+    :param route_sync_calls: LiteLLM filters deployments on async calls only, so
+        ``router.completion`` is made to run ``router.acompletion`` on a background loop (a
+        streamed call returns an iterator of chunks). ``False`` leaves sync calls to LiteLLM's
+        own routing (they are still recorded).
+    :raises ~modelmuxer.errors.ConfigError: a deployment has no known price or context window.
+    """
+    overrides = dict(overrides or {})
+
+    def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
+        if muxer is not None:
+            return muxer
+        cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+        return Muxer(cards, strategy, plugins=plugins, load_entrypoints=load_entrypoints)
+
+    unregister(router)
+    callback = ModelMuxerCallback(
+        factory, router=router, overrides=overrides, auto_group=auto_group
+    )
+    callback.selector  # noqa: B018  # price every deployment now: a bad one fails here, not later
+    callback.install_auto_group()
+    _add_callback(callback)
+    setattr(router, _INSTALLED, callback)
+    if route_sync_calls:
+        _route_sync_calls(router, callback)
+    return callback
+
+
+def unregister(router: Any) -> None:
+    """Undo :func:`register` on ``router`` (the virtual group's deployments stay)."""
+    callback = getattr(router, _INSTALLED, None)
+    if not isinstance(callback, ModelMuxerCallback):
+        return
+    import litellm
+
+    for name in _CALLBACK_LISTS:
+        listed = getattr(litellm, name, None)
+        if isinstance(listed, list):
+            listed[:] = [cb for cb in listed if cb is not callback]
+    router.__dict__.pop("completion", None)  # the instance attribute _route_sync_calls set
+    if callback.sync_bridge is not None:
+        callback.sync_bridge.close()
+        callback.sync_bridge = None
+    delattr(router, _INSTALLED)
+
+
+def _add_callback(callback: ModelMuxerCallback) -> None:
+    import litellm
+
+    manager = getattr(litellm, "logging_callback_manager", None)
+    if manager is not None and hasattr(manager, "add_litellm_callback"):
+        manager.add_litellm_callback(callback)
+    if callback not in litellm.callbacks:
+        litellm.callbacks.append(callback)
+
+
+def _route_sync_calls(router: Any, callback: ModelMuxerCallback) -> None:
+    """``router.completion`` through ``router.acompletion``, where the deployment filter runs."""
+    bridge = SyncBridge(name="modelmuxer-litellm-sync")
+    callback.sync_bridge = bridge
+    acompletion = router.acompletion
+
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("stream"):
+            return bridge.iterate(_chunks(acompletion, args, kwargs))
+        return bridge.run(acompletion(*args, **kwargs))
+
+    completion.__doc__ = "Router.completion, routed by ModelMuxer (runs router.acompletion)."
+    router.completion = completion
+
+
+async def _chunks(
+    acompletion: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> AsyncIterator[Any]:
+    stream = await acompletion(*args, **kwargs)
+    async for chunk in stream:
+        yield chunk

@@ -1,0 +1,170 @@
+"""One priced ModelMuxer record per call through the Router: successes, failures, streams."""
+
+from __future__ import annotations
+
+import pytest
+from _litellm_support import CHEAP, EASY, HARD, STRONG, MakeRouter, RecordSink, deployment
+from _litellm_support import wait_for_records as wait
+
+from modelmuxer.catalog import lookup_model
+from modelmuxer.types import Identity
+from modelmuxer_litellm import ROUTING_KEY
+
+pytestmark = pytest.mark.litellm
+
+#: Two deployments of the *same* model name at different prices (say, a negotiated rate on
+#: one account): LiteLLM has priced such deployments with each other's prices.
+SAME_MODEL = [
+    deployment("acct-a", "chat", CHEAP, input_cost_per_token=1e-6, output_cost_per_token=2e-6),
+    deployment("acct-b", "chat", CHEAP, input_cost_per_token=5e-6, output_cost_per_token=7e-6),
+]
+
+
+def _price(usage_prompt: int, usage_completion: int, inp: float, out: float) -> float:
+    return usage_prompt * inp + usage_completion * out
+
+
+async def test_one_record_per_call_priced_from_the_price_map(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    router, _ = make_router([deployment("mini", "chat", CHEAP), deployment("4o", "chat", STRONG)])
+    answer = await router.acompletion(model="chat", messages=EASY)
+    (record,) = await wait(sink, 1)
+    _, entry = lookup_model(CHEAP) or (None, {})
+    usage = answer.usage
+    assert (record.model, record.outcome, record.attempt) == ("mini", "ok", 0)
+    assert record.usage.prompt_tokens == usage.prompt_tokens > 0
+    assert record.usage.completion_tokens == usage.completion_tokens > 0
+    assert record.cost_usd == pytest.approx(
+        _price(
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            entry["input_cost_per_token"],
+            entry["output_cost_per_token"],
+        )
+    )
+    assert record.provider == "openai"
+    assert record.strategy == "hybrid"
+    assert record.request_id == answer._hidden_params["modelmuxer"]["request_id"]
+    assert record.features  # the query features routing computed, for learning
+
+
+async def test_deployments_sharing_a_model_name_are_priced_separately(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    router, _ = make_router(SAME_MODEL)
+    for allowed in ("acct-a", "acct-b"):
+        answer = await router.acompletion(
+            model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": [allowed]}}
+        )
+        assert answer._hidden_params["model_id"] == allowed
+    records = await wait(sink, 2)
+    prices = {"acct-a": (1e-6, 2e-6), "acct-b": (5e-6, 7e-6)}
+    for record in records:
+        inp, out = prices[record.model]
+        expected = _price(record.usage.prompt_tokens, record.usage.completion_tokens, inp, out)
+        assert record.cost_usd == pytest.approx(expected)
+    assert {r.model for r in records} == {"acct-a", "acct-b"}
+
+
+async def test_failed_attempts_are_recorded(make_router: MakeRouter, sink: RecordSink) -> None:
+    router, _ = make_router(
+        [
+            deployment("mini", "chat", CHEAP, answer="litellm.RateLimitError"),
+            deployment("4o", "chat", STRONG),
+        ],
+        router_kwargs={"num_retries": 2},
+    )
+    await router.acompletion(model="chat", messages=EASY)
+    failed, ok = await wait(sink, 2)
+    assert (failed.model, failed.outcome, failed.attempt) == ("mini", "error", 0)
+    assert failed.cost_usd == 0.0
+    assert failed.error is not None
+    assert "RateLimitError" in failed.error
+    assert (ok.model, ok.outcome, ok.attempt) == ("4o", "ok", 1)
+    assert ok.request_id == failed.request_id
+    assert ok.strategy == "hybrid"  # the retry was routed again, among what was left
+
+
+async def test_a_request_that_fails_everywhere_records_every_attempt(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    router, _ = make_router(
+        [deployment("down", "chat", CHEAP, answer="litellm.InternalServerError")],
+        router_kwargs={"num_retries": 1},
+    )
+    with pytest.raises(Exception, match="InternalServerError"):
+        await router.acompletion(model="chat", messages=EASY)
+    records = await wait(sink, 1)
+    assert records
+    assert {(r.model, r.outcome) for r in records} == {("down", "error")}
+    assert sorted(r.attempt for r in records) == list(range(len(records)))
+
+
+async def test_streamed_calls_are_recorded_with_usage(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    router, _ = make_router([deployment("mini", "chat", CHEAP, answer="one two three four")])
+    stream = await router.acompletion(
+        model="chat", messages=EASY, stream=True, stream_options={"include_usage": True}
+    )
+    text = "".join(
+        [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+    )
+    assert text == "one two three four"
+    (record,) = await wait(sink, 1)
+    assert record.streamed
+    assert record.outcome == "ok"
+    assert record.usage.completion_tokens > 0
+    assert record.cost_usd > 0.0
+    assert record.ttft_s is not None
+
+
+async def test_identity_from_user_and_metadata(make_router: MakeRouter, sink: RecordSink) -> None:
+    router, _ = make_router([deployment("mini", "chat", CHEAP)])
+    await router.acompletion(
+        model="chat",
+        messages=EASY,
+        user="alice",
+        metadata={"org": "acme", "project": "search", "role": "admin", "tags": ["beta"]},
+    )
+    (record,) = await wait(sink, 1)
+    assert record.identity == Identity(user="alice", org="acme", project="search", role="admin")
+    assert record.tags == frozenset({"beta"})
+
+
+async def test_identity_from_proxy_key_and_team(make_router: MakeRouter, sink: RecordSink) -> None:
+    """The proxy writes the key's owner, team and organisation into the request metadata."""
+    router, _ = make_router([deployment("mini", "chat", CHEAP)])
+    proxy_metadata = {
+        "user_api_key_hash": "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b",
+        "user_api_key_alias": None,
+        "user_api_key_user_id": "u-42",
+        "user_api_key_team_id": "team-7",
+        "user_api_key_team_alias": "search",
+        "user_api_key_org_id": "org-1",
+    }
+    await router.acompletion(model="chat", messages=EASY, metadata=proxy_metadata)
+    (record,) = await wait(sink, 1)
+    assert record.identity == Identity(user="u-42", org="org-1", project="team-7")
+    assert record.tags == frozenset({"key:88dc28d0f030", "team:search"})
+
+
+async def test_sync_calls_are_recorded(make_router: MakeRouter, sink: RecordSink) -> None:
+    router, _ = make_router([deployment("mini", "chat", CHEAP), deployment("4o", "chat", STRONG)])
+    router.completion(model="chat", messages=HARD)
+    (record,) = await wait(sink, 1)
+    assert (record.model, record.outcome, record.strategy) == ("4o", "ok", "hybrid")
+
+
+async def test_calls_outside_the_router_are_not_recorded(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    import litellm
+
+    make_router([deployment("mini", "chat", CHEAP)])
+    await litellm.acompletion(model=CHEAP, messages=EASY, mock_response="direct")
+    router, _ = make_router([deployment("x", "chat", CHEAP)])
+    await router.acompletion(model="chat", messages=EASY)
+    records = await wait(sink, 1)
+    assert [r.model for r in records] == ["x"]

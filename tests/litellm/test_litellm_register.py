@@ -1,0 +1,43 @@
+"""Registering and unregistering, and the proxy callback outside a proxy."""
+
+from __future__ import annotations
+
+import pytest
+from _litellm_support import CHEAP, EASY, MakeRouter, deployment
+
+from modelmuxer.errors import ConfigError
+from modelmuxer_litellm import AUTO_GROUP, ModelMuxerCallback, _compat, register, unregister
+
+pytestmark = pytest.mark.litellm
+
+
+async def test_unregister_restores_the_router(make_router: MakeRouter) -> None:
+    import litellm
+
+    router, callback = make_router([deployment("mini", "chat", CHEAP)])
+    assert callback in litellm.callbacks
+    assert "completion" in vars(router)  # sync calls routed through acompletion
+    unregister(router)
+    assert callback not in litellm.callbacks
+    assert "completion" not in vars(router)
+    answer = await router.acompletion(model="chat", messages=EASY)
+    assert "modelmuxer" not in answer._hidden_params
+    unregister(router)  # idempotent
+
+
+async def test_registering_twice_replaces_the_first(make_router: MakeRouter) -> None:
+    import litellm
+
+    router, first = make_router([deployment("mini", "chat", CHEAP)])
+    replacement = register(router, load_entrypoints=False)
+    assert first not in litellm.callbacks
+    assert replacement in litellm.callbacks
+    ids = [str(d["model_info"]["id"]) for d in _compat.router_deployments(router)]
+    assert ids.count(f"mini@{AUTO_GROUP}") == 1  # the virtual group is added once
+    unregister(router)
+
+
+def test_the_proxy_callback_outside_a_proxy_says_what_is_missing() -> None:
+    callback = ModelMuxerCallback.for_proxy()
+    with pytest.raises(ConfigError, match=r"(?i)proxy"):
+        callback.deployments()

@@ -11,7 +11,12 @@ The seams for budgets and other per-request policies, in call order:
 1. :meth:`ModelMuxerCallback.before_routing` (runs ``modelmuxer_request_start``: reject with a
    :class:`~modelmuxer.errors.ModelMuxerError`, or rewrite the request);
 2. the core's ``modelmuxer_filter_candidates`` hooks, inside routing;
-3. :meth:`ModelMuxerCallback.after_call`, once per finished call (success or failure, streamed or
+3. the muxer's budget guard (its ``budgets`` settings, or a
+   :class:`~modelmuxer.budgets.BudgetGuard` plugin): the chosen deployment's worst case is
+   reserved before LiteLLM sends the request (a refusal is a
+   :class:`~modelmuxer.errors.BudgetExceeded`), and settled at the call's cost (released on a
+   failure) when LiteLLM reports it;
+4. :meth:`ModelMuxerCallback.after_call`, once per finished call (success or failure, streamed or
    not), with its priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``).
 """
 
@@ -33,6 +38,7 @@ from modelmuxer.errors import PluginError
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
 from modelmuxer_litellm import _compat
+from modelmuxer_litellm.budgets import BudgetHolds, guard_of
 from modelmuxer_litellm.cards import (
     DeploymentOverrides,
     deployment_card,
@@ -93,6 +99,7 @@ class ModelMuxerCallback(CustomLogger):
         self._foreign: set[str] = set()  # ids seen from other routers
         self._lock = threading.Lock()
         self._recorder = CallRecorder(self._owns_id, self._card_by_id)
+        self._holds = BudgetHolds()
         #: the loop sync ``router.completion`` calls run on (set by ``register``)
         self.sync_bridge: SyncBridge | None = None
         self._auto_group_installed = False
@@ -215,7 +222,11 @@ class ModelMuxerCallback(CustomLogger):
         kwargs = request_kwargs or {}
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)
-        info = self._decide(model, candidates, messages, kwargs, metadata or {})
+        info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
+        guard = guard_of(self.muxer)
+        card = self._card_by_id(info.deployment)
+        if guard is not None and card is not None:
+            await self._holds.reserve(guard, ctx, card)
         if metadata is not None:
             metadata[METADATA_KEY] = info.to_metadata()
         return [d for d in candidates if origin_id(d) == info.deployment][:1]
@@ -269,7 +280,7 @@ class ModelMuxerCallback(CustomLogger):
         messages: Sequence[Any] | None,
         kwargs: Mapping[str, Any],
         metadata: Mapping[str, Any],
-    ) -> RoutingInfo:
+    ) -> tuple[RoutingInfo, RequestContext]:
         identity = identity_from_request(metadata, kwargs.get("user"))
         tags = tags_from_request(metadata)
         previous = RoutingInfo.from_metadata(metadata)
@@ -302,13 +313,14 @@ class ModelMuxerCallback(CustomLogger):
         ctx.strategy = ctx.request.routing.strategy or ctx.strategy
         decision = self.selector.route(ctx, candidates)
         request = ctx.request
-        return RoutingInfo.of(
+        info = RoutingInfo.of(
             decision,
             request_id=request_id,
             group=group,
             identity=request.identity,
             tags=request.tags,
         )
+        return info, ctx
 
     # -- the answer -----------------------------------------------------------------------------
 
@@ -334,7 +346,7 @@ class ModelMuxerCallback(CustomLogger):
     async def async_log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        self._record(kwargs, response_obj, start_time, end_time, "ok")
+        await self._finish(self._record(kwargs, response_obj, start_time, end_time, "ok"))
 
     def log_success_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
@@ -344,7 +356,7 @@ class ModelMuxerCallback(CustomLogger):
     async def async_log_failure_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        self._record(kwargs, response_obj, start_time, end_time, "error")
+        await self._finish(self._record(kwargs, response_obj, start_time, end_time, "error"))
 
     def log_failure_event(
         self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
@@ -358,13 +370,25 @@ class ModelMuxerCallback(CustomLogger):
         start_time: Any,
         end_time: Any,
         outcome: CallOutcome,
-    ) -> None:
+    ) -> CallRecord | None:
         try:
             record = self._recorder.record(kwargs, response, start_time, end_time, outcome)
             if record is not None:
                 self.after_call(record)
+            return record
         except Exception:  # a logging callback must never break the call it logs
             log.exception("modelmuxer_litellm: could not record a LiteLLM call")
+            return None
+
+    async def _finish(self, record: CallRecord | None) -> None:
+        """Settle (or release) the budget reservation of the call ``record`` reports."""
+        guard = guard_of(self.muxer) if record is not None else None
+        if guard is None or record is None:
+            return
+        try:
+            await self._holds.finish(guard, record)
+        except Exception:  # the store is down: the reservation's lease will reclaim it
+            log.exception("modelmuxer_litellm: could not settle a budget reservation")
 
 
 def _model_id(deployment: Mapping[str, Any]) -> str:

@@ -1,0 +1,65 @@
+"""Budgets apply to the calls LiteLLM makes: reserved when ModelMuxer picks the deployment,
+settled at the recorded cost, released on failure, refused with BudgetExceeded."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from _litellm_support import CHEAP, EASY, MakeRouter, RecordSink, deployment
+from _litellm_support import wait_for_records as wait
+
+from modelmuxer import BudgetExceeded
+from modelmuxer.budgets import Budget, BudgetGuard, MemoryBudgetStore
+from modelmuxer.budgets.model import to_usd
+from modelmuxer.types import Identity
+
+pytestmark = pytest.mark.litellm
+
+ACME = {"org": "acme"}
+
+
+def _guard(limit: str) -> BudgetGuard:
+    budget = Budget(scope="org", subject="*", period="day", limit_usd=Decimal(limit))
+    return BudgetGuard(MemoryBudgetStore(), [budget], low_water=0.0)
+
+
+async def test_calls_are_settled_at_their_recorded_cost_until_the_budget_refuses(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    guard = _guard("0.0001")
+    router, callback = make_router([deployment("mini", "chat", CHEAP)], plugins=[guard])
+    answered, refused = 0, None
+    for _ in range(400):
+        try:
+            await router.acompletion(
+                model="chat", messages=EASY, max_tokens=20, metadata=ACME, num_retries=0
+            )
+            answered += 1
+        except BudgetExceeded as exc:
+            refused = exc
+            break
+    assert answered > 0
+    assert refused is not None, "the budget never bound"
+    assert refused.budget == "org:acme/day"
+    records = await wait(sink, answered)
+    (state,) = await guard.states(identity=Identity(org="acme"))
+    assert state.spent_usd == sum((to_usd(r.cost_usd) for r in records), Decimal(0))
+    assert state.spent_usd <= Decimal("0.0001")
+    assert state.reserved_usd == 0
+    assert len(callback._holds) == 0
+
+
+async def test_a_failed_call_releases_its_reservation(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    guard = _guard("1")
+    failing = deployment("bad", "chat", CHEAP, answer="x")
+    failing["litellm_params"]["mock_response"] = Exception("provider down")
+    router, callback = make_router([failing], plugins=[guard])
+    with pytest.raises(Exception, match="provider down"):
+        await router.acompletion(model="chat", messages=EASY, metadata=ACME, num_retries=0)
+    await wait(sink, 1)
+    (state,) = await guard.states(identity=Identity(org="acme"))
+    assert (state.spent_usd, state.reserved_usd) == (0, 0)
+    assert len(callback._holds) == 0

@@ -27,37 +27,11 @@ from modelmuxer.cache import HashedNgramEmbedder, MemoryAnswers, prompt_signatur
 from modelmuxer.cache.vectors import normalize_rows
 from modelmuxer.config import load_settings
 from modelmuxer.context import RequestContext
+from modelmuxer.testing import NEAR_MISS_PAIRS
 
 MODELS = ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"]
 PROMPT = "Explain how photosynthesis turns light, water and carbon dioxide into sugar."
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-
-#: Pairs that must never share an answer (a number, operator, negation, name or unit differs).
-NEAR_MISSES: list[tuple[str, str]] = [
-    ("What is 2+2?", "What is 2+3?"),
-    ("What is 2+2?", "What is 2*2?"),
-    ("What is 12 divided by 4?", "What is 12 divided by 3?"),
-    ("Is aspirin safe for children?", "Is aspirin not safe for children?"),
-    ("Is it safe to eat raw eggs?", "Isn't it safe to eat raw eggs?"),
-    ("Should I never restart the server?", "Should I restart the server?"),
-    ("Tell me about the history of Paris.", "Tell me about the history of Rome."),
-    ("What did Alice say to Bob?", "What did Bob say to Alice?"),
-    ("Summarize the report by 'Acme Corp'.", "Summarize the report by 'Globex Corp'."),
-    ("Convert 5 km to miles.", "Convert 5 miles to km."),
-    ("How long is 10 minutes in seconds?", "How long is 10 hours in seconds?"),
-    ("What was the population in 1990?", "What was the population in 1999?"),
-    ("Give me 3 ideas for a party.", "Give me 5 ideas for a party."),
-    ("What is 100 USD in EUR?", "What is 100 GBP in EUR?"),
-    ("Write a poem about a cat without rhymes.", "Write a poem about a cat with rhymes."),
-    ("Is Python faster than Java?", "Is Java faster than Python?"),
-    (
-        "What is the boiling point of water in Celsius?",
-        "What is the boiling point of water in Fahrenheit?",
-    ),
-    ("How do I sort a list in Python?", "How do I sort a list in Rust?"),
-    ("Can I take ibuprofen with alcohol?", "Can I not take ibuprofen with alcohol?"),
-    ("What is 15% of 200?", "What is 25% of 200?"),
-]
 
 
 def _p50_us(samples_ns: list[int]) -> float:
@@ -246,7 +220,7 @@ def bench_false_hits() -> dict[str, Any]:
         )
         hits = 0
         with Muxer(MODELS[:1], settings=settings, load_entrypoints=False) as muxer:
-            for i, (first, second) in enumerate(NEAR_MISSES):
+            for i, (first, second) in enumerate(NEAR_MISS_PAIRS):
                 who = {"org": f"pair-{i}"}  # each pair alone in its partition
                 await muxer.acomplete(first, temperature=0, identity=who)
                 hits += (await muxer.acomplete(second, temperature=0, identity=who)).cache != "miss"
@@ -254,13 +228,13 @@ def bench_false_hits() -> dict[str, Any]:
 
     async def similarity_only() -> int:
         count = 0
-        for first, second in NEAR_MISSES:
+        for first, second in NEAR_MISS_PAIRS:
             v = normalize_rows(await embedder.aembed([first, second]))
             count += float(v[0] @ v[1]) >= default
         return count
 
     return {
-        "pairs": len(NEAR_MISSES),
+        "pairs": len(NEAR_MISS_PAIRS),
         "threshold": default,
         "false_hits_default": asyncio.run(run(default)),
         "false_hits_threshold_0_05": asyncio.run(run(0.05)),

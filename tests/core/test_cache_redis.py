@@ -25,6 +25,7 @@ from _support import OFFLINE_MODELS, MakeMuxer
 
 from modelmuxer import Muxer
 from modelmuxer.config import load_settings
+from modelmuxer.testing import NEAR_MISS_PAIRS
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -108,26 +109,17 @@ async def test_keys_are_namespaced_and_expire(
     assert (await muxer.acomplete(PROMPT)).cache == "miss"
 
 
-NEAR_MISSES = [
-    ("What is 2+2?", "What is 2+3?"),
-    ("Is aspirin safe for children?", "Is aspirin not safe for children?"),
-    ("Tell me about the history of Paris.", "Tell me about the history of Rome."),
-    ("Convert 5 km to miles.", "Convert 5 miles to km."),
-    ("Give me 3 ideas for a party.", "Give me 5 ideas for a party."),
-]
-
-
 async def test_semantic_on_redis_finds_variants_and_no_near_miss(
     make_muxer: MakeMuxer, redis_url: str, namespace: str
 ) -> None:
     muxer = _redis_muxer(make_muxer, redis_url, namespace, semantic=True, semantic_threshold=0.3)
-    for first, _ in NEAR_MISSES:
+    for first, _ in NEAR_MISS_PAIRS:
         await muxer.acomplete(first, model=MINI, temperature=0)
     false_hits = [
         (await muxer.acomplete(second, model=MINI, temperature=0)).cache
-        for _, second in NEAR_MISSES
+        for _, second in NEAR_MISS_PAIRS
     ]
-    assert false_hits == ["miss"] * len(NEAR_MISSES)
+    assert false_hits == ["miss"] * len(NEAR_MISS_PAIRS)
     # a second process finds a variant through its own mirror of the partition
     other = _redis_muxer(make_muxer, redis_url, namespace, semantic=True)
     variant = await other.acomplete("what is 2 + 2", model=MINI, temperature=0)

@@ -14,29 +14,12 @@ from modelmuxer import ConfigError, Muxer, PluginError, hookimpl
 from modelmuxer.cache import HashedNgramEmbedder, prompt_signature
 from modelmuxer.cache.embedders import Embedder
 from modelmuxer.config import load_settings
+from modelmuxer.testing import NEAR_MISS_PAIRS
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 MINI = OFFLINE_MODELS[0]
 
-#: Prompts that must never share an answer: a number, an operator, a negation, a name, a unit.
-NEAR_MISSES: list[tuple[str, str]] = [
-    ("What is 2+2?", "What is 2+3?"),
-    ("What is 2+2?", "What is 2*2?"),
-    ("What is 12 divided by 4?", "What is 12 divided by 3?"),
-    ("Is aspirin safe for children?", "Is aspirin not safe for children?"),
-    ("Is it safe to eat raw eggs?", "Isn't it safe to eat raw eggs?"),
-    ("Should I never restart the server?", "Should I restart the server?"),
-    ("Tell me about the history of Paris.", "Tell me about the history of Rome."),
-    ("What did Alice say to Bob?", "What did Bob say to Alice?"),
-    ("Summarize the report by 'Acme Corp'.", "Summarize the report by 'Globex Corp'."),
-    ("Convert 5 km to miles.", "Convert 5 miles to km."),
-    ("How long is 10 minutes in seconds?", "How long is 10 hours in seconds?"),
-    ("What was the population in 1990?", "What was the population in 1999?"),
-    ("Give me 3 ideas for a party.", "Give me 5 ideas for a party."),
-    ("What is 100 USD in EUR?", "What is 100 GBP in EUR?"),
-    ("Write a poem about a cat without rhymes.", "Write a poem about a cat with rhymes."),
-]
 #: Prompts that may share an answer: case, punctuation and spacing differ.
 PARAPHRASES: list[tuple[str, str]] = [
     ("What is the capital of France?", "what is the capital of France"),
@@ -50,12 +33,12 @@ def _semantic(make_muxer: MakeMuxer, plugins: Sequence[object] = (), **cache: An
     return make_muxer(OFFLINE_MODELS, settings=settings, plugins=list(plugins))
 
 
-@pytest.mark.parametrize(("first", "second"), NEAR_MISSES)
+@pytest.mark.parametrize(("first", "second"), NEAR_MISS_PAIRS)
 def test_near_misses_have_different_signatures(first: str, second: str) -> None:
     assert prompt_signature(first) != prompt_signature(second)
 
 
-@pytest.mark.parametrize(("first", "second"), NEAR_MISSES)
+@pytest.mark.parametrize(("first", "second"), NEAR_MISS_PAIRS)
 async def test_near_misses_never_hit_even_at_a_low_threshold(
     make_muxer: MakeMuxer, first: str, second: str
 ) -> None:

@@ -12,11 +12,12 @@ import math
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import get_args
 
 import numpy as np
 import numpy.typing as npt
 
-from modelmuxer.analysis.features import QueryFeatures
+from modelmuxer.analysis.features import QueryFeatures, TaskType
 
 __all__ = ["DENSE_NAMES", "TextFeaturizer", "dense_features", "token_counts"]
 
@@ -24,19 +25,7 @@ _PUNCTUATION = string.punctuation
 #: Long prompts are read at the head and the tail only (the ask is usually at one end); this
 #: bounds the routing cost of a long prompt.
 _HEAD, _TAIL = 1500, 700
-_TASKS = (
-    "chat",
-    "code",
-    "math",
-    "reasoning",
-    "extraction",
-    "summarization",
-    "translation",
-    "creative",
-    "classification",
-    "qa",
-    "tool_use",
-)
+_TASKS: tuple[str, ...] = get_args(TaskType)
 DENSE_NAMES: tuple[str, ...] = (
     "bias",
     "log_prompt_tokens",

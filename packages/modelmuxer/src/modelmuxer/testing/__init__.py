@@ -21,8 +21,10 @@ from modelmuxer.testing._factories import (
     make_task,
     make_tool,
 )
+from modelmuxer.testing.near_misses import NEAR_MISS_PAIRS
 
 __all__ = [
+    "NEAR_MISS_PAIRS",
     "StrategyContractTests",
     "check_decision",
     "make_card",

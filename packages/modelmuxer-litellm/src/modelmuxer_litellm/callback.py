@@ -223,6 +223,7 @@ class ModelMuxerCallback(CustomLogger):
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)
         info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
+        self._recorder.remember_features(info.request_id, info.features)
         guard = guard_of(self.muxer)
         card = self._card_by_id(info.deployment)
         if guard is not None and card is not None:

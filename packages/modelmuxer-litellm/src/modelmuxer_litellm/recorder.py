@@ -36,6 +36,16 @@ class CallRecorder:
         self._lock = threading.Lock()
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._reported: OrderedDict[str, None] = OrderedDict()
+        self._features: OrderedDict[str, Mapping[str, object]] = OrderedDict()
+
+    def remember_features(self, request_id: str, features: Mapping[str, object]) -> None:
+        """The query features routing computed for ``request_id``, for its calls' records
+        (kept in process, not in LiteLLM's metadata)."""
+        with self._lock:
+            self._features[request_id] = features
+            self._features.move_to_end(request_id)
+            if len(self._features) > _REMEMBERED:
+                self._features.popitem(last=False)
 
     def record(
         self,
@@ -57,6 +67,10 @@ class CallRecorder:
         if not self._owns(deployment):
             return None
         info = _routing_info(kwargs, deployment)
+        with self._lock:
+            features = self._features.get(info.request_id)
+        if features is not None:
+            info = replace(info, features=features)
         return build_record(
             kwargs,
             response,

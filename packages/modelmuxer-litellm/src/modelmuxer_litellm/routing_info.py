@@ -2,7 +2,9 @@
 
 The deployment filter writes it to ``metadata["modelmuxer"]`` as plain JSON data (LiteLLM and
 the proxy log and store metadata); the deployment hooks and the logging callbacks read it back.
-Retries of the same request overwrite it with the latest choice.
+Retries of the same request overwrite it with the latest choice. The query features stay out of
+the metadata (LiteLLM copies metadata into every logging payload: a few dozen features there cost
+more CPU than routing itself); the callback keeps them in process, by request id.
 """
 
 from __future__ import annotations
@@ -77,7 +79,6 @@ class RoutingInfo:
             "reason": self.reason,
             "identity": self.identity.model_dump(exclude_none=True),
             "tags": sorted(self.tags),
-            "features": dict(self.features),
         }
 
     @classmethod
@@ -94,7 +95,6 @@ class RoutingInfo:
             reason=str(data.get("reason", "")),
             identity=Identity.model_validate(data.get("identity") or {}),
             tags=frozenset(data.get("tags") or ()),
-            features=dict(data.get("features") or {}),
         )
 
     def summary(self) -> dict[str, str]:

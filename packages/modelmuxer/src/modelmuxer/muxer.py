@@ -221,19 +221,29 @@ class Muxer:
         return self._sync.iterate(self.astream(messages, **kwargs))
 
     def close(self) -> None:
-        """Flush the ledger and release the background loop of the sync methods (idempotent)."""
-        if self.ledger is not None:
+        """Flush the ledger, close the cache's and budgets' connections, and release the
+        background loop of the sync methods (idempotent).
+
+        Connections live on the loop that opened them: the sync methods' loop, closed here. A
+        muxer used from async code should be closed with :meth:`aclose` on that code's loop.
+        """
+        if self._sync.running:
+            self._sync.run(self._release())
+        elif self.ledger is not None:
             self.ledger.close()
         self._sync.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`: the ledger flushes without blocking the event loop."""
+        await self._release()
+        self._sync.close()
+
+    async def _release(self) -> None:
         if self.ledger is not None:
             await self.ledger.aclose()
         if self.budgets is not None:
             await self.budgets.aclose()
         await self.cache.aclose()
-        self._sync.close()
 
     def __enter__(self) -> Muxer:
         return self

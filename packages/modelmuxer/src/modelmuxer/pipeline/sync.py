@@ -59,6 +59,12 @@ class SyncBridge:
             if aclose is not None:
                 self.run(aclose())
 
+    @property
+    def running(self) -> bool:
+        """Whether the background loop has been started (by a sync call) and not closed."""
+        with self._lock:
+            return self._loop is not None and not self._loop.is_closed()
+
     def close(self) -> None:
         """Stop the background loop (idempotent)."""
         with self._lock:

@@ -282,3 +282,15 @@ def test_the_ledger_is_configured_from_the_environment(
     settings = load_settings()
     assert settings.ledger.enabled
     assert settings.ledger.resolved_url() == url
+
+
+async def test_the_ledger_reports_every_call_recorded_so_far(
+    make_muxer: MakeMuxer, tmp_path: Path
+) -> None:
+    muxer = _muxer(make_muxer, tmp_path)
+    for org in ("acme", "acme", "globex"):
+        await muxer.acomplete("What is the capital of France?", identity={"org": org})
+    assert muxer.ledger is not None
+    report = await muxer.ledger.areport(by="org")  # nothing flushed before: it must flush
+    assert {line.key: line.calls for line in report.lines} == {"acme": 2, "globex": 1}
+    assert muxer.ledger.report(by="org", where={"org": "globex"}).lines[0].calls == 1

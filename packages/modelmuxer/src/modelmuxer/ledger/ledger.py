@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from modelmuxer.hookspecs import hookimpl
 from modelmuxer.ledger.capture import PromptCapture
 from modelmuxer.ledger.errors import LedgerError, LedgerUnavailable, safe_url
 from modelmuxer.ledger.outbox import Outbox, encode_entry
+from modelmuxer.ledger.reports import BudgetLimit, GroupBy, SpendReport, aspend_report
 from modelmuxer.ledger.rows import Pricing
 from modelmuxer.ledger.settings import LedgerSettings
 from modelmuxer.ledger.store import TrainingRow, add_feedback, training_rows
@@ -165,6 +166,47 @@ class CostLedger:
     def training_rows(self, since: datetime | None = None) -> list[TrainingRow]:
         """Sync twin of :meth:`atraining_rows`."""
         return self._call_sync(self._training_work(since))
+
+    async def areport(
+        self,
+        *,
+        by: GroupBy = "model",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, str] | None = None,
+        budgets: Sequence[BudgetLimit] = (),
+    ) -> SpendReport:
+        """The spend report over this ledger (see :func:`~modelmuxer.ledger.reports.aspend_report`),
+        after writing what is still pending, so it covers every call recorded so far."""
+        return await self._call(self._report_work(by, since, until, where, budgets))
+
+    def report(
+        self,
+        *,
+        by: GroupBy = "model",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        where: Mapping[str, str] | None = None,
+        budgets: Sequence[BudgetLimit] = (),
+    ) -> SpendReport:
+        """Sync twin of :meth:`areport`."""
+        return self._call_sync(self._report_work(by, since, until, where, budgets))
+
+    def _report_work(
+        self,
+        by: GroupBy,
+        since: datetime | None,
+        until: datetime | None,
+        where: Mapping[str, str] | None,
+        budgets: Sequence[BudgetLimit],
+    ) -> Callable[[AsyncEngine], Awaitable[SpendReport]]:
+        async def work(engine: AsyncEngine) -> SpendReport:
+            await self._writer.cycle(force=True)
+            return await aspend_report(
+                engine, by=by, since=since, until=until, where=where, budgets=budgets
+            )
+
+        return work
 
     def _training_work(
         self, since: datetime | None

@@ -62,11 +62,12 @@ def build_response_cache(
         embedder = EmbedderRegistry(pm).get(settings.embedder)
         index: VectorIndex
         if guarded is not None:
-            from modelmuxer.cache.redis_vectors import RedisVectorIndex
+            from modelmuxer.cache.redis_search import RedisSemanticIndex
 
-            index = RedisVectorIndex(
+            index = RedisSemanticIndex(
                 guarded,
                 settings.namespace,
+                mode=settings.redis_vector_search,
                 capacity=settings.semantic_max_entries,
                 max_bytes=settings.semantic_max_bytes,
             )

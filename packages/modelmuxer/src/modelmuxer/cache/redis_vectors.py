@@ -1,4 +1,7 @@
-"""Semantic vectors in Redis without a search module (Redis 7.0 as shipped).
+"""Semantic vectors in Redis without a search module (Redis 7.0 as shipped), searched in process.
+
+Used when the server has no vector search, or when ``cache.redis_vector_search = "client"``
+(:class:`~modelmuxer.cache.redis_search.RedisSemanticIndex` chooses).
 
 Each partition is a stream ``<namespace>:s:<partition>`` of entries (answer key, signature,
 expiry, float32 vector), capped near ``capacity`` entries (``XADD MAXLEN ~``) and expiring

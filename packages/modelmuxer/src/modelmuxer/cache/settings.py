@@ -6,12 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CacheSettings", "TenantScope"]
+__all__ = ["CacheSettings", "RedisVectorSearch", "TenantScope"]
 
 #: Which identity fields partition the cache: ``org`` (one partition per organisation) or
 #: ``org+user`` (one per user of each organisation). Requests without an org share the
 #: anonymous partition of their scope.
 TenantScope = Literal["org", "org+user"]
+
+#: Where the semantic cache searches vectors kept in Redis: ``server`` (the search module's
+#: ``FT.SEARCH`` KNN, RediSearch >= 2.4), ``client`` (a local mirror of each partition's stream,
+#: searched in process), or ``auto`` (``server`` when the server has it, else ``client``).
+RedisVectorSearch = Literal["auto", "server", "client"]
 
 
 class CacheSettings(BaseModel):
@@ -58,6 +63,11 @@ class CacheSettings(BaseModel):
         ge=1024,
         description="bytes of vectors kept in process, all partitions (memory index and the "
         "Redis mirror)",
+    )
+    redis_vector_search: RedisVectorSearch = Field(
+        default="auto",
+        description="semantic cache on Redis: server-side vector search (server), a local "
+        "mirror searched in process (client), or server when available (auto)",
     )
     embedder: str = Field(default="hashed-ngrams", min_length=1, description="semantic embedder")
     redis_timeout_s: float = Field(

@@ -33,6 +33,7 @@ from typing import Any, Final
 from litellm.integrations.custom_logger import CustomLogger
 
 from modelmuxer import Muxer
+from modelmuxer.budgets import BudgetGuard
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import PluginError
 from modelmuxer.pipeline import SyncBridge
@@ -100,6 +101,7 @@ class ModelMuxerCallback(CustomLogger):
         self._lock = threading.Lock()
         self._recorder = CallRecorder(self._owns_id, self._card_by_id)
         self._holds = BudgetHolds()
+        self._budget_guard: tuple[BudgetGuard | None] | None = None  # looked up once
         #: the loop sync ``router.completion`` calls run on (set by ``register``)
         self.sync_bridge: SyncBridge | None = None
         self._auto_group_installed = False
@@ -166,8 +168,16 @@ class ModelMuxerCallback(CustomLogger):
         with self._lock:
             self._owned = frozenset()
             self._foreign.clear()
+            self._budget_guard = None
         if self._selector is not None:
             self._selector.refresh()
+
+    def _guard(self) -> BudgetGuard | None:
+        """The muxer's budget guard (looked up once; :meth:`refresh` looks again)."""
+        found = self._budget_guard
+        if found is None:
+            found = self._budget_guard = (guard_of(self.muxer),)
+        return found[0]
 
     def install_auto_group(self) -> None:
         """Add the virtual group (``auto_group``) to the router: a copy of every deployment, so
@@ -223,8 +233,8 @@ class ModelMuxerCallback(CustomLogger):
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)
         info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
-        self._recorder.remember_features(info.request_id, info.features)
-        guard = guard_of(self.muxer)
+        self._recorder.memo.remember(info)
+        guard = self._guard()
         card = self._card_by_id(info.deployment)
         if guard is not None and card is not None:
             await self._holds.reserve(guard, ctx, card)
@@ -284,10 +294,10 @@ class ModelMuxerCallback(CustomLogger):
     ) -> tuple[RoutingInfo, RequestContext]:
         identity = identity_from_request(metadata, kwargs.get("user"))
         tags = tags_from_request(metadata)
-        previous = RoutingInfo.from_metadata(metadata)
+        previous = metadata.get(METADATA_KEY)  # a retry: keep the request's id
         request_id = (
-            previous.request_id
-            if previous
+            str(previous["request_id"])
+            if isinstance(previous, Mapping) and previous.get("request_id")
             else str(kwargs.get("litellm_trace_id") or uuid.uuid4().hex)
         )
         strategy = metadata.get(STRATEGY_KEY)
@@ -330,7 +340,7 @@ class ModelMuxerCallback(CustomLogger):
     ) -> Any:
         """Shows ModelMuxer's choice on the response: ``response._hidden_params["modelmuxer"]``
         and ``x-modelmuxer-*`` headers (the proxy returns them to the client)."""
-        info = RoutingInfo.from_metadata(request_metadata(request_data))
+        info = self._recorder.memo.lookup(request_metadata(request_data))
         hidden = getattr(response, "_hidden_params", None)
         if info is None or not isinstance(hidden, dict):
             return response
@@ -383,7 +393,7 @@ class ModelMuxerCallback(CustomLogger):
 
     async def _finish(self, record: CallRecord | None) -> None:
         """Settle (or release) the budget reservation of the call ``record`` reports."""
-        guard = guard_of(self.muxer) if record is not None else None
+        guard = self._guard() if record is not None else None
         if guard is None or record is None:
             return
         try:

@@ -12,7 +12,7 @@ from modelmuxer.types import CallOutcome, CallRecord, ModelCard
 from modelmuxer_litellm.cards import origin_id
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
 from modelmuxer_litellm.records import build_record, request_id_of
-from modelmuxer_litellm.routing_info import RoutingInfo, request_metadata
+from modelmuxer_litellm.routing_info import RoutingInfo, RoutingMemo, request_metadata
 
 __all__ = ["CallRecorder"]
 
@@ -36,16 +36,8 @@ class CallRecorder:
         self._lock = threading.Lock()
         self._attempts: OrderedDict[str, int] = OrderedDict()
         self._reported: OrderedDict[str, None] = OrderedDict()
-        self._features: OrderedDict[str, Mapping[str, object]] = OrderedDict()
-
-    def remember_features(self, request_id: str, features: Mapping[str, object]) -> None:
-        """The query features routing computed for ``request_id``, for its calls' records
-        (kept in process, not in LiteLLM's metadata)."""
-        with self._lock:
-            self._features[request_id] = features
-            self._features.move_to_end(request_id)
-            if len(self._features) > _REMEMBERED:
-                self._features.popitem(last=False)
+        #: the decisions this process made (with their query features, not in the metadata)
+        self.memo = RoutingMemo(_REMEMBERED)
 
     def record(
         self,
@@ -66,11 +58,7 @@ class CallRecorder:
             return None
         if not self._owns(deployment):
             return None
-        info = _routing_info(kwargs, deployment)
-        with self._lock:
-            features = self._features.get(info.request_id)
-        if features is not None:
-            info = replace(info, features=features)
+        info = _routing_info(kwargs, deployment, self.memo)
         return build_record(
             kwargs,
             response,
@@ -102,10 +90,10 @@ class CallRecorder:
             return attempt
 
 
-def _routing_info(kwargs: Mapping[str, Any], deployment: str) -> RoutingInfo:
+def _routing_info(kwargs: Mapping[str, Any], deployment: str, memo: RoutingMemo) -> RoutingInfo:
     """What ModelMuxer decided for the call's request, as it applies to ``deployment``."""
     metadata = request_metadata(kwargs) or {}
-    info = RoutingInfo.from_metadata(metadata)
+    info = memo.lookup(metadata)
     if info is None:  # not routed by ModelMuxer (a sync call left to LiteLLM)
         return RoutingInfo(
             request_id=request_id_of(kwargs),

@@ -9,13 +9,15 @@ more CPU than routing itself); the callback keeps them in process, by request id
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from modelmuxer.types import Decision, Identity
 
-__all__ = ["METADATA_KEY", "RoutingInfo", "request_metadata"]
+__all__ = ["METADATA_KEY", "RoutingInfo", "RoutingMemo", "request_metadata"]
 
 #: The metadata key ModelMuxer writes its decision under.
 METADATA_KEY: Final = "modelmuxer"
@@ -106,3 +108,43 @@ class RoutingInfo:
             "strategy": self.strategy,
             "reason": self.reason,
         }
+
+
+class RoutingMemo:
+    """The latest :class:`RoutingInfo` of recent requests, by request id, in this process.
+
+    The hooks that run after routing (the response hook, the logging events) look the decision
+    up here instead of parsing it back from the metadata, and get the query features, which
+    the metadata does not carry. A request this process did not route (or forgot: the memo is
+    bounded) falls back to the metadata.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._infos: OrderedDict[str, RoutingInfo] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, info: RoutingInfo) -> None:
+        with self._lock:
+            self._infos[info.request_id] = info
+            self._infos.move_to_end(info.request_id)
+            if len(self._infos) > self._size:
+                self._infos.popitem(last=False)
+
+    def lookup(self, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
+        """The decision ``metadata`` names (its request id and deployment), or ``None``."""
+        data = metadata.get(METADATA_KEY) if metadata is not None else None
+        if not isinstance(data, Mapping) or "deployment" not in data:
+            return None
+        with self._lock:
+            info = self._infos.get(str(data.get("request_id")))
+        if info is not None and info.deployment == data["deployment"]:
+            return info
+        found = RoutingInfo.from_metadata(metadata)
+        if found is not None and info is not None:  # an earlier choice: keep the features
+            return RoutingInfo(**{**_fields(found), "features": info.features})
+        return found
+
+
+def _fields(info: RoutingInfo) -> dict[str, Any]:
+    return {name: getattr(info, name) for name in RoutingInfo.__dataclass_fields__}

@@ -22,7 +22,11 @@ from modelmuxer.learning.trainer import TrainingOptions, train_router
 from modelmuxer.learning.training import analyze_prompts
 from modelmuxer.learning.utility import UtilityCascadeStrategy, UtilityStrategy
 from modelmuxer.strategies.base import Candidate, RoutingTask, StrategySettings
-from modelmuxer.strategies.estimates import PriorQualityEstimator, estimate_candidates
+from modelmuxer.strategies.estimates import (
+    PriorQualityEstimator,
+    estimate_candidates,
+    is_prompt_aware,
+)
 from modelmuxer.types import ModelCard, Request
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -276,6 +280,27 @@ def test_muxer_with_a_router_file_uses_its_estimates(
     estimated = {c.model: c.quality for c in learned.route(text).candidates}
     assert prior != estimated
     assert estimated["offline/openai/gpt-4o"] > estimated["offline/openai/gpt-4o-mini"]
+
+
+def test_the_learned_predictor_declares_itself_prompt_aware(router_file: Path) -> None:
+    assert is_prompt_aware(load_router(router_file).predictor)
+    assert not is_prompt_aware(PriorQualityEstimator())
+    assert not is_prompt_aware(object())  # the attribute is optional
+
+
+def test_hybrid_drops_its_complexity_discount_with_a_router_file(
+    router_file: Path, make_muxer: MakeMuxer
+) -> None:
+    from modelmuxer.config import MuxerSettings
+
+    models = ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"]
+    plain = make_muxer(models, settings=MuxerSettings(models=models), strategy="hybrid")
+    learned = make_muxer(
+        models, settings=MuxerSettings(models=models, router=str(router_file)), strategy="hybrid"
+    )
+    text = HARD.format(k=5)
+    assert "complexity" in plain.route(text).reason
+    assert "learned estimates" in learned.route(text).reason
 
 
 def test_muxer_with_a_router_file_judges_answers_with_the_learned_judge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -292,6 +293,26 @@ def test_hybrid_hardest_queries_earn_the_strong_model_even_at_cost_weight_one() 
     # (1 - complexity)^2 discounts cost to almost nothing on the hardest queries.
     task = task_with(features=HARD_CODE, settings=StrategySettings(cost_weight=1.0))
     assert HybridStrategy().select(task).models == ["acme/large"]
+
+
+def test_hybrid_with_prompt_aware_estimates_does_not_discount_hard_queries() -> None:
+    # Learned estimates already know the query is hard: the full cost weight applies, so at
+    # cost_weight 1 the cheapest model wins where the discounted rule paid for the strongest.
+    task = task_with(features=HARD_CODE, settings=StrategySettings(cost_weight=1.0))
+    learned = dataclasses.replace(task, prompt_aware=True)
+    decision = HybridStrategy().select(learned)
+    assert decision.models == ["acme/small"]
+    expected = hybrid_scores(learned.candidates, 1.0, learned.settings.latency_weight)
+    assert {e.model: e.score for e in decision.candidates} == pytest.approx(expected)
+    assert "learned estimates" in decision.reason
+
+
+def test_hybrid_with_prompt_aware_estimates_still_buys_quality_at_cost_weight_zero() -> None:
+    settings = StrategySettings(cost_weight=0.0, latency_weight=0.0)
+    learned = dataclasses.replace(
+        task_with(features=EASY_CHAT, settings=settings), prompt_aware=True
+    )
+    assert HybridStrategy().select(learned).models == ["acme/large"]
 
 
 def test_hybrid_request_cost_weight_overrides_the_settings() -> None:

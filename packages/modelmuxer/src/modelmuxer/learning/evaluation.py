@@ -5,7 +5,8 @@ a cost model fitted on training data estimates every model's cost from the promp
 and the strategy (``hybrid``, ``cost_optimized``, ``quality_first``, ``cascade``) decides. A
 cascade calls its chain in order and stops at the first answer the judge accepts (the data's
 own answers are judged). The outcome of a row is the last tried model's score; its cost is the
-sum of the tried models' costs.
+sum of the tried models' costs. Tasks are marked ``prompt_aware`` (the estimates are the
+learned predictor's), as the router marks them when a trained router is loaded.
 """
 
 from __future__ import annotations
@@ -188,7 +189,9 @@ def replay(
                 Candidate(card, float(estimates.quality[i, j]), float(c), float(c), 1.0)
                 for j, (card, c) in enumerate(zip(cards, estimates.cost[i], strict=True))
             )
-            task = RoutingTask(request, features[i], candidates, settings=settings)
+            task = RoutingTask(
+                request, features[i], candidates, settings=settings, prompt_aware=True
+            )
             decision = strategy.select(task)
             chain = [index[m] for m in decision.models]
             threshold = decision.threshold if decision.threshold is not None else knob

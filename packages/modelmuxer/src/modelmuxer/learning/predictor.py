@@ -98,6 +98,9 @@ class QualityPredictor:
     otherwise matched by :func:`model_key`. Unmatched cards are scored through their tier.
     """
 
+    #: learned per prompt: strategies drop their own difficulty heuristics (``hybrid``)
+    prompt_aware = True
+
     featurizer: TextFeaturizer
     model: LinearQualityModel
     aliases: Mapping[str, str] = field(default_factory=dict)

@@ -14,7 +14,11 @@ from modelmuxer.errors import NoEligibleModel, PluginError
 from modelmuxer.plugins import StrategyRegistry
 from modelmuxer.strategies.base import RoutingTask, StrategySettings
 from modelmuxer.strategies.constraints import exclusion_reason
-from modelmuxer.strategies.estimates import QualityEstimator, estimate_candidates
+from modelmuxer.strategies.estimates import (
+    QualityEstimator,
+    estimate_candidates,
+    is_prompt_aware,
+)
 from modelmuxer.types import Decision, ModelCard
 
 if TYPE_CHECKING:
@@ -67,6 +71,7 @@ class Router:
             candidates=estimate_candidates(features, request, eligible, self._estimator),
             excluded=excluded,
             settings=self._settings.for_request(request),
+            prompt_aware=is_prompt_aware(self._estimator),
         )
 
     def route(self, ctx: RequestContext) -> Decision:

@@ -76,7 +76,10 @@ class RoutingTask:
     """Everything a strategy may look at. Treat it as read-only (see :class:`Candidate`).
 
     ``settings`` already include the request's own knobs (:meth:`StrategySettings.for_request`):
-    strategies read knobs from ``settings`` only.
+    strategies read knobs from ``settings`` only. ``prompt_aware`` is ``True`` when the
+    candidates' qualities come from an estimator that learned them per prompt (a trained
+    router; see :func:`~modelmuxer.strategies.estimates.is_prompt_aware`): they already
+    account for the query's difficulty, so a strategy must not discount for it again.
     """
 
     request: Request
@@ -84,6 +87,7 @@ class RoutingTask:
     candidates: tuple[Candidate, ...]
     excluded: Mapping[str, str] = field(default_factory=dict)
     settings: StrategySettings = StrategySettings()
+    prompt_aware: bool = False
 
     def estimates(self, scores: Mapping[str, float] | None = None) -> list[CandidateEstimate]:
         """Every candidate, eligible or not, as the decision reports them (with optional scores)."""

@@ -7,6 +7,12 @@ and the gap between weak and strong models widens as complexity grows.
 An estimator that reads the request's text (the learned predictor) implements
 :class:`BatchQualityEstimator` as well: the router then calls ``quality_batch`` once per request
 for all candidates, so the text is featurised once, not once per candidate.
+
+An estimator whose estimates already know how hard *this prompt* is for each model (a trained
+predictor) declares it with the optional class attribute ``prompt_aware = True`` (read with
+:func:`is_prompt_aware`; absent means ``False``). The router passes it on as
+``RoutingTask.prompt_aware``, and strategies built around the priors (``hybrid``'s complexity
+discount) then stop adding their own difficulty heuristics on top.
 """
 
 from __future__ import annotations
@@ -25,13 +31,19 @@ __all__ = [
     "QualityEstimator",
     "estimate_candidate",
     "estimate_candidates",
+    "is_prompt_aware",
     "worst_case_cost",
 ]
 
 
 @runtime_checkable
 class QualityEstimator(Protocol):
-    """Estimates P(good answer | request, model)."""
+    """Estimates P(good answer | request, model).
+
+    Optional attribute: ``prompt_aware`` (bool, default ``False`` when absent), ``True`` when
+    the estimates are learned per prompt rather than derived from priors and query analysis.
+    It is not part of the structural check, so existing estimators need not declare it.
+    """
 
     def quality(self, features: QueryFeatures, card: ModelCard) -> float:
         """A probability in [0, 1]."""
@@ -49,6 +61,11 @@ class BatchQualityEstimator(QualityEstimator, Protocol):
         ...
 
 
+def is_prompt_aware(estimator: object) -> bool:
+    """Whether ``estimator`` declares ``prompt_aware = True`` (see :class:`QualityEstimator`)."""
+    return getattr(estimator, "prompt_aware", False) is True
+
+
 class PriorQualityEstimator:
     """Quality from the card's prior, adjusted by query complexity.
 
@@ -57,6 +74,9 @@ class PriorQualityEstimator:
     doubles every model's error rate, so a 0.9 model falls to 0.8 and a 0.7 model to 0.4.
     A per-task prior on the card (``quality_by_task``) replaces the general prior.
     """
+
+    #: derived from priors and query analysis, not learned from the prompt
+    prompt_aware = False
 
     def quality(self, features: QueryFeatures, card: ModelCard) -> float:
         prior = card.quality_by_task.get(features.task_type, card.quality)

@@ -38,6 +38,10 @@ class HybridStrategy:
     quarter at complexity 0.5, nothing on the hardest queries — so easy queries go to cheap models
     and hard ones earn the stronger model (the prior estimator already widens quality gaps with
     complexity; a linear discount let a cheap model win even hard proofs by a hair).
+    With a trained router (``task.prompt_aware``: the estimates were learned per prompt and
+    already know how hard this query is for each model) there is no complexity discount,
+    ``w_eff = cost_weight``: discounting again would count difficulty twice and pay for the
+    strongest model on every prompt that merely *looks* hard.
     ``settings.latency_weight`` (default 0.05) breaks near-ties in favour of faster models, also
     at ``cost_weight`` 0 (set it to 0 too for pure quality). The highest score wins; ties go to
     the cheaper model, then the smaller id. Every candidate's score is in the decision.
@@ -49,7 +53,7 @@ class HybridStrategy:
     def select(self, task: RoutingTask) -> Decision:
         cost_weight = task.settings.cost_weight
         complexity = min(max(task.features.complexity, 0.0), 1.0)
-        w_eff = cost_weight * (1.0 - complexity) ** 2
+        w_eff = cost_weight if task.prompt_aware else cost_weight * (1.0 - complexity) ** 2
         scores = hybrid_scores(task.candidates, w_eff, task.settings.latency_weight)
         # Best first: scores within _TIE count as equal (float noise must not decide between
         # equally good models), then the cheaper, then the smaller id.
@@ -60,7 +64,8 @@ class HybridStrategy:
         reason = (
             f"{chosen.model}: best score {scores[chosen.model]:.3f} "
             f"(quality {chosen.quality:.2f}, ${chosen.cost_usd:.6f}, ~{chosen.latency_s:.1f}s) "
-            f"at cost_weight {cost_weight:.2f}, complexity {complexity:.2f}"
+            f"at cost_weight {cost_weight:.2f}, "
+            + ("learned estimates" if task.prompt_aware else f"complexity {complexity:.2f}")
         )
         if len(ranked) > 1:
             runner_up = ranked[1]

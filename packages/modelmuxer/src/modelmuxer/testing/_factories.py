@@ -12,6 +12,7 @@ from modelmuxer.strategies.estimates import (
     PriorQualityEstimator,
     QualityEstimator,
     estimate_candidate,
+    is_prompt_aware,
 )
 from modelmuxer.types import (
     Capabilities,
@@ -181,4 +182,5 @@ def make_task(
         candidates=tuple(candidates),
         excluded=out_excluded,
         settings=(settings or StrategySettings()).for_request(request),
+        prompt_aware=is_prompt_aware(estimator),
     )

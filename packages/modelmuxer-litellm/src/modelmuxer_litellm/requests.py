@@ -14,20 +14,13 @@ from typing import Any, Final
 
 from modelmuxer.errors import InvalidRequest
 from modelmuxer.pipeline import build_request
-from modelmuxer.types import Identity, Request
+from modelmuxer.types import GenerationParams, Identity, Request
 
 __all__ = ["routing_request"]
 
-_PARAMS: Final = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-    "tools",
-    "tool_choice",
-    "response_format",
-)
+#: The generation parameters routing reads, under the names LiteLLM and ModelMuxer share
+#: (LiteLLM's ``timeout`` is its own: the call's deadline is LiteLLM's to keep).
+_PARAMS: Final = tuple(name for name in GenerationParams.model_fields if name != "timeout_s")
 
 
 def _params(kwargs: Mapping[str, Any]) -> dict[str, Any]:

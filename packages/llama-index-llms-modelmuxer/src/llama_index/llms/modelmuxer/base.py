@@ -39,7 +39,7 @@ from llama_index.llms.modelmuxer.convert import (
 from modelmuxer import Muxer
 from modelmuxer.catalog import ModelLike
 from modelmuxer.errors import ConfigError
-from modelmuxer.types import Completion, Identity, Message, StreamChunk
+from modelmuxer.types import Completion, GenerationParams, Identity, Message, StreamChunk
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -53,19 +53,7 @@ Candidate = ModelLike | LLM | LlamaIndexModel
 
 #: Per-call keywords ModelMuxer understands; LlamaIndex passes others, which are not ours.
 _CALL_KEYS = frozenset({"strategy", "model", "routing", "request_id"})
-_PARAM_KEYS = frozenset(
-    {
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stop",
-        "seed",
-        "tools",
-        "tool_choice",
-        "response_format",
-        "timeout_s",
-    }
-)
+_PARAM_KEYS = frozenset(GenerationParams.model_fields)
 _BUILT_IN_CHOICES = frozenset({"auto", "none", "required"})
 
 

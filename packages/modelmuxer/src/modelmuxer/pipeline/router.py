@@ -44,6 +44,7 @@ class Router:
         self._strategies = strategies
         self._catalog = catalog
         self._estimator = estimator
+        self._prompt_aware = is_prompt_aware(estimator)  # fixed for the router's life
         self._settings = settings
 
     def task(self, ctx: RequestContext) -> RoutingTask:
@@ -71,7 +72,7 @@ class Router:
             candidates=estimate_candidates(features, request, eligible, self._estimator),
             excluded=excluded,
             settings=self._settings.for_request(request),
-            prompt_aware=is_prompt_aware(self._estimator),
+            prompt_aware=self._prompt_aware,
         )
 
     def route(self, ctx: RequestContext) -> Decision:

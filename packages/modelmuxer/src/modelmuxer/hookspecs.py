@@ -12,7 +12,7 @@ awaitable / async iterator so wrappers can wrap the asynchronous call.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -203,3 +203,19 @@ def modelmuxer_request_end(
     :param completion: the answer, or ``None`` when the request failed.
     :param error: the error, or ``None`` when it succeeded.
     """
+
+
+@hookspec
+def modelmuxer_event(name: str, ctx: RequestContext | None, data: Mapping[str, Any]) -> None:
+    """Something operational happened: a retry, a fallback, a breaker opening, a rate-limit
+    rejection, shared state unreachable...
+
+    Broadcast to every implementation (metrics, alerts and logs listen here); must be fast and
+    must not raise. :data:`modelmuxer.events.EVENT_NAMES` lists the names ModelMuxer emits and
+    what ``data`` holds for each.
+
+    :param name: the event's name, e.g. ``"breaker.opened"``.
+    :param ctx: the request it happened in, or ``None`` outside a request.
+    :param data: the event's details (never prompt text or secrets).
+    """
+

@@ -1,0 +1,43 @@
+"""Operational events: what happened around a request that is not a model call.
+
+Plugins receive them through :func:`~modelmuxer.hookspecs.modelmuxer_event` (metrics, alerts,
+logs). Emitting costs one check when no plugin listens. Every name ModelMuxer emits is listed in
+:data:`EVENT_NAMES` with what its ``data`` holds; plugins may emit their own names (prefix them
+with the plugin's name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import pluggy
+
+if TYPE_CHECKING:
+    from modelmuxer.context import RequestContext
+
+__all__ = ["EVENT_NAMES", "emit"]
+
+#: every event ModelMuxer emits -> what its ``data`` carries
+EVENT_NAMES: Final[Mapping[str, str]] = {
+    "retry": "model, attempt (1-based), delay_s, error (the error's class name)",
+    "fallback": "from_model, to_model, reason",
+    "breaker.opened": "model, failures (in the window)",
+    "breaker.half_open": "model",
+    "breaker.closed": "model",
+    "ratelimit.rejected": "scope (user / org / model / global), subject, kind (requests / tokens), "
+    "retry_after_s",
+    "shared_state.unavailable": "component (cache / budgets / limits / ledger), rule "
+    "(open / closed), error",
+    "policy.denied": "rule, model",
+    "pii.redacted": "counts ({kind: count})",
+}
+
+
+def emit(
+    pm: pluggy.PluginManager, name: str, ctx: RequestContext | None = None, **data: Any
+) -> None:
+    """Broadcast event ``name`` with ``data`` to every ``modelmuxer_event`` implementation."""
+    hook = pm.hook.modelmuxer_event
+    if hook.get_hookimpls():
+        hook(name=name, ctx=ctx, data=data)

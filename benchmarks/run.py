@@ -1,6 +1,6 @@
 """Run the benchmark suite and write benchmarks/RESULTS.md and benchmarks/results.json.
 
-Usage: ``python benchmarks/run.py [--quick]`` (or ``tox -e bench``).
+Usage: ``python benchmarks/run.py [--quick] [--icount]`` (or ``tox -e bench``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench_core import bench_acomplete, bench_import, bench_route
 from bench_langchain import bench_langchain
 from bench_learning import bench_learning, render_learning
 from bench_ledger import bench_ledger, ledger_goals, render_ledger
-from bench_litellm import bench_litellm, litellm_goals, render_litellm
+from bench_litellm import bench_litellm, count_instructions, litellm_goals, render_litellm
 from bench_llamaindex import bench_llamaindex
 
 HERE = Path(__file__).parent
@@ -201,6 +201,11 @@ def _goals(results: dict) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument(
+        "--icount",
+        action="store_true",
+        help="also count the LiteLLM Router's instructions per call under valgrind (minutes)",
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     results = {
@@ -218,6 +223,8 @@ def main() -> None:
         "cache": bench_cache(3000 // scale, quick=args.quick),
         "learning": bench_learning(3000 // scale),
     }
+    if args.icount:
+        results["litellm"]["icount"] = count_instructions()
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "RESULTS.md").write_text(_render(results))
     print(_render(results))

@@ -7,7 +7,7 @@ from _litellm_support import CHEAP, EASY, HARD, STRONG, MakeRouter, RecordSink, 
 from _litellm_support import wait_for_records as wait
 
 from modelmuxer.catalog import lookup_model
-from modelmuxer.types import Identity
+from modelmuxer.types import CallRecord, Identity
 from modelmuxer_litellm import ROUTING_KEY
 
 pytestmark = pytest.mark.litellm
@@ -47,6 +47,8 @@ async def test_one_record_per_call_priced_from_the_price_map(
     assert record.strategy == "hybrid"
     assert record.request_id == answer._hidden_params["modelmuxer"]["request_id"]
     assert record.features  # the query features routing computed, for learning
+    # records are built without validation on this hot path: they must still be valid
+    assert CallRecord.model_validate(record.model_dump()) == record
 
 
 async def test_deployments_sharing_a_model_name_are_priced_separately(

@@ -72,15 +72,15 @@ class RoutingInfo:
         )
 
     def to_metadata(self) -> dict[str, Any]:
-        """JSON data for ``metadata["modelmuxer"]``."""
+        """JSON data for ``metadata["modelmuxer"]``: the request id, the deployment and the
+        strategy. The reason, identity and tags stay in the process's :class:`RoutingMemo`
+        (LiteLLM copies the metadata into every logging payload; the records, the response's
+        ``_hidden_params`` and the headers carry the reason)."""
         return {
             "request_id": self.request_id,
             "group": self.group,
             "deployment": self.deployment,
             "strategy": self.strategy,
-            "reason": self.reason,
-            "identity": self.identity.model_dump(exclude_none=True),
-            "tags": sorted(self.tags),
         }
 
     @classmethod

@@ -234,3 +234,42 @@ def test_attempt_outcomes() -> None:
     assert Attempt(model="a", outcome="failed", error="boom").usage == Usage()
     with pytest.raises(ValidationError):
         Attempt(model="a", outcome="maybe")
+
+
+def test_call_record_takes_validated_features_and_tags_as_they_are() -> None:
+    """Records are built on every call: features and tags already validated are not walked
+    again, anything else still is."""
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from modelmuxer.types import CallRecord, Identity, Usage
+
+    base = {
+        "request_id": "r1",
+        "attempt": 0,
+        "started_at": datetime.now(UTC),
+        "identity": Identity(),
+        "strategy": "hybrid",
+        "model": "m",
+        "provider": "p",
+        "usage": Usage(),
+        "cost_usd": 0.0,
+        "latency_s": 0.1,
+        "outcome": "ok",
+        "reason": "r",
+    }
+    features = {"tokens": 12, "task": "qa"}
+    record = CallRecord(**base, tags=frozenset({"beta"}), features=features)
+    assert record.features is features
+    assert record.tags == frozenset({"beta"})
+    from types import MappingProxyType
+
+    converted = CallRecord(**base, tags=["a", "b"], features=MappingProxyType({"x": 1}))
+    assert converted.tags == frozenset({"a", "b"})
+    assert type(converted.features) is dict
+    assert converted.features == {"x": 1}
+    with pytest.raises(ValidationError):
+        CallRecord(**base, tags=frozenset({1}), features={})
+    with pytest.raises(ValidationError):
+        CallRecord(**base, tags=frozenset(), features={1: "not a str key"})

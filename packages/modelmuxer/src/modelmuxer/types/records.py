@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
 from modelmuxer.types.request import Identity
 from modelmuxer.types.usage import Usage
@@ -16,6 +16,20 @@ CallOutcome = Literal["ok", "escalated", "error", "cancelled"]
 #: ``off``: no cache consulted; ``miss``: consulted, the model was called; ``exact`` /
 #: ``semantic``: served from the cache (no model call, cost 0, ``saved_usd`` what it would cost).
 CacheStatus = Literal["off", "miss", "exact", "semantic"]
+
+
+def _taken_as_is(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A value of exactly the declared container type, with string keys / items, is taken as it
+    is, without being copied.
+
+    A record is built for every model call (the ledger, metrics and sinks all hear it); its
+    features and tags come from the already validated decision and request, and walking the
+    few dozen features again cost most of the record's construction. Anything else (a mapping
+    read back from a database, a list of tags) is validated as usual.
+    """
+    if (type(value) is dict or type(value) is frozenset) and all(type(key) is str for key in value):
+        return value  # the values of features are free-form (``object``): nothing to check
+    return handler(value)
 
 
 class CallRecord(BaseModel):
@@ -30,7 +44,7 @@ class CallRecord(BaseModel):
     attempt: int
     started_at: datetime
     identity: Identity
-    tags: frozenset[str]
+    tags: Annotated[frozenset[str], WrapValidator(_taken_as_is)]
     strategy: str
     model: str
     provider: str
@@ -45,7 +59,9 @@ class CallRecord(BaseModel):
     cache: CacheStatus = "off"
     saved_usd: float = 0.0
     #: the query features routing computed (``Decision.features``): what learning trains on
-    features: dict[str, object] = Field(default_factory=dict)
+    features: Annotated[dict[str, object], WrapValidator(_taken_as_is)] = Field(
+        default_factory=dict
+    )
     #: the model the caller asked for, which routing may have replaced (from the request's
     #: ``metadata["named_model"]``): the ledger reports savings against always using it
     named_model: str | None = None

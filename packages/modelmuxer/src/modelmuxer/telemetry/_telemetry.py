@@ -1,0 +1,124 @@
+"""``muxer.telemetry``: the muxer's metrics, tracing and log plugins, switched on by settings or
+by one call each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+    from prometheus_client import CollectorRegistry
+
+    from modelmuxer.budgets import BudgetGuard
+    from modelmuxer.telemetry.logs import LogPlugin
+    from modelmuxer.telemetry.metrics import MetricsPlugin
+    from modelmuxer.telemetry.settings import TelemetrySettings
+    from modelmuxer.telemetry.tracing import TracingPlugin
+    from modelmuxer.types import ModelCard
+
+__all__ = ["Telemetry"]
+
+
+class Telemetry:
+    """A muxer's telemetry: :attr:`metrics`, :attr:`tracing` and :attr:`logs` (each ``None``
+    while off).
+
+    ``Muxer`` builds it from ``settings.telemetry``; a part that is off can be switched on later
+    with :meth:`enable_metrics`, :meth:`enable_tracing` or :meth:`enable_logs` (each registers
+    its plugin on the muxer's plugin manager, once). prometheus-client and OpenTelemetry are
+    imported only by the part that uses them.
+    """
+
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        settings: TelemetrySettings,
+        *,
+        catalog: Iterable[ModelCard] = (),
+        budgets: BudgetGuard | None = None,
+    ) -> None:
+        self.settings = settings
+        self._pm = pm
+        self._catalog = list(catalog)
+        self._budgets = budgets
+        #: the Prometheus metrics plugin (``None`` while off)
+        self.metrics: MetricsPlugin | None = None
+        #: the OpenTelemetry tracing plugin (``None`` while off)
+        self.tracing: TracingPlugin | None = None
+        #: the structured-log plugin (``None`` while off)
+        self.logs: LogPlugin | None = None
+        if settings.metrics:
+            self.enable_metrics()
+        if settings.tracing:
+            self.enable_tracing()
+        if settings.logs or settings.log_json:
+            self.enable_logs()
+
+    def enable_metrics(
+        self, *, registry: CollectorRegistry | None = None, port: int | None = None
+    ) -> MetricsPlugin:
+        """Switch Prometheus metrics on (needs the ``metrics`` extra); returns the plugin.
+
+        ``registry``: where the metrics go (default: as ``settings.metrics_registry`` says);
+        ``port``: serve them over HTTP there (default: ``settings.metrics_port``). Once on,
+        later calls return the same plugin.
+        """
+        if self.metrics is None:
+            from modelmuxer.telemetry.metrics import MetricsPlugin  # prometheus-client
+
+            update = {"metrics": True} if port is None else {"metrics": True, "metrics_port": port}
+            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
+            plugin = MetricsPlugin(
+                self.settings, catalog=self._catalog, budgets=self._budgets, registry=registry
+            )
+            self._pm.register(plugin, name="modelmuxer.telemetry.metrics")
+            self.metrics = plugin
+        return self.metrics
+
+    def enable_tracing(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        capture_content: bool | None = None,
+    ) -> TracingPlugin:
+        """Switch OpenTelemetry spans on (needs the ``tracing`` extra); returns the plugin.
+
+        ``tracer_provider``: where spans go (default: the global provider, looked up per
+        request); ``capture_content``: prompts and answers on spans (default: the setting).
+        """
+        if self.tracing is None:
+            from modelmuxer.telemetry.tracing import TracingPlugin  # opentelemetry
+
+            capture = self.settings.capture_content if capture_content is None else capture_content
+            update = {"tracing": True, "capture_content": capture}
+            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
+            plugin = TracingPlugin(tracer_provider=tracer_provider, capture_content=capture)
+            plugin.register(self._pm)
+            self.tracing = plugin
+        return self.tracing
+
+    def enable_logs(self, *, json: bool | None = None) -> LogPlugin:
+        """Switch structured logs on; ``json`` also writes them as JSON lines to stderr
+        (default: ``settings.log_json``). Returns the plugin."""
+        if self.logs is None:
+            from modelmuxer.telemetry.logs import LogPlugin
+
+            as_json = self.settings.log_json if json is None else json
+            update = {"logs": True, "log_json": as_json}
+            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
+            plugin = LogPlugin(json=as_json)
+            self._pm.register(plugin, name="modelmuxer.telemetry.logs")
+            self.logs = plugin
+        return self.logs
+
+    def close(self) -> None:
+        """Release the metrics' registry share (its HTTP server stops with its last muxer)."""
+        if self.metrics is not None:
+            self.metrics.close()
+
+    def __repr__(self) -> str:
+        parts = [name for name in ("metrics", "tracing", "logs") if getattr(self, name) is not None]
+        return f"Telemetry(on={parts!r})"

@@ -25,6 +25,7 @@ from bench_learning import bench_learning, render_learning
 from bench_ledger import bench_ledger, ledger_goals, render_ledger
 from bench_litellm import bench_litellm, count_instructions, litellm_goals, render_litellm
 from bench_llamaindex import bench_llamaindex
+from bench_telemetry import bench_telemetry, render_telemetry, telemetry_goals
 
 HERE = Path(__file__).parent
 
@@ -115,6 +116,7 @@ def _render(results: dict) -> str:
         "",
     ]
     lines += render_litellm(results["litellm"])
+    lines += render_telemetry(results["telemetry"])
     lines += render_cache(results["cache"])
     lines += render_learning(results["learning"])
     lines += render_ledger(results["ledger"])
@@ -167,6 +169,7 @@ def _goals(results: dict) -> list[str]:
         ),
         *ledger_goals(results["ledger"]),
         *litellm_goals(results["litellm"]),
+        *telemetry_goals(results["telemetry"]),
     ]
     learning = results["learning"]
     checks.append(
@@ -222,6 +225,7 @@ def main() -> None:
         "ledger": bench_ledger(20_000 // scale, 50_000 // scale),
         "cache": bench_cache(3000 // scale, quick=args.quick),
         "learning": bench_learning(3000 // scale),
+        "telemetry": bench_telemetry(20_000 // scale),
     }
     if args.icount:
         results["litellm"]["icount"] = count_instructions()

@@ -13,7 +13,9 @@ __all__ = ["PromptCapture"]
 
 
 class PromptCapture:
-    """Remembers each request's prompt text from ``modelmuxer_request_start`` until its end.
+    """Remembers each request from ``modelmuxer_request_start`` until its end, and gives its
+    prompt text as the model received it (read when the record is written: after rewrites,
+    and after PII redaction, so a redacted request's prompt is stored with placeholders).
 
     Kept out of :class:`~modelmuxer.types.CallRecord` so that other record sinks never see
     prompts, and so that nothing is captured (and nothing costs) unless the ledger stores them.
@@ -23,23 +25,24 @@ class PromptCapture:
 
     def __init__(self, limit: int = 10_000) -> None:
         self._limit = limit
-        self._prompts: OrderedDict[str, str] = OrderedDict()
+        self._requests: OrderedDict[str, RequestContext] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, request_id: str) -> str | None:
         with self._lock:
-            return self._prompts.get(request_id)
+            ctx = self._requests.get(request_id)
+        return None if ctx is None else ctx.request.prompt_text
 
-    @hookimpl(trylast=True)  # after other plugins' rewrites (e.g. a redaction) of the request
+    @hookimpl(trylast=True)
     def modelmuxer_request_start(self, ctx: RequestContext) -> None:
         with self._lock:
-            self._prompts[ctx.request.request_id] = ctx.request.prompt_text
-            if len(self._prompts) > self._limit:
-                self._prompts.popitem(last=False)
+            self._requests[ctx.request.request_id] = ctx
+            if len(self._requests) > self._limit:
+                self._requests.popitem(last=False)
 
     @hookimpl
     def modelmuxer_request_end(
         self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
     ) -> None:
         with self._lock:
-            self._prompts.pop(ctx.request.request_id, None)
+            self._requests.pop(ctx.request.request_id, None)

@@ -42,10 +42,8 @@ def test_train_from_ledger_learns_from_feedback(
             ledger.record_feedback(hard.request_id, 1.0 if model == BIG else 0.0)
     ledger.flush()
     out = tmp_path / "router.npz"
-    assert ledger_settings.url is not None
-    assert (
-        main(["train", "--from-ledger", ledger_settings.url, "--out", str(out), "--c", "10"]) == 0
-    )
+    url = ledger_settings.resolved_url()
+    assert main(["train", "--from-ledger", url, "--out", str(out), "--c", "10"]) == 0
     router = load_router(out)
     assert set(router.models) == {SMALL, BIG}
     text = HARD.format(k=99)

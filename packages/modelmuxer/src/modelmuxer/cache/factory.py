@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pluggy
 
+from modelmuxer._breaker import CircuitBreaker
 from modelmuxer.cache.answers import AnswerStore, MemoryAnswers
-from modelmuxer.cache.breaker import CircuitBreaker
 from modelmuxer.cache.decisions import DecisionCache
 from modelmuxer.cache.response import ResponseCache
 from modelmuxer.cache.settings import CacheSettings
@@ -41,14 +41,13 @@ def build_response_cache(
     if settings.backend == "redis":
         from modelmuxer.cache.redis import GuardedRedis, RedisAnswers, check_url
 
-        check_url(settings.redis_url)
+        url = settings.redis_url.get_secret_value()
+        check_url(url)
 
         breaker = CircuitBreaker(
             failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
         )
-        guarded = GuardedRedis(
-            settings.redis_url, timeout_s=settings.redis_timeout_s, breaker=breaker
-        )
+        guarded = GuardedRedis(url, timeout_s=settings.redis_timeout_s, breaker=breaker)
         answers = RedisAnswers(guarded, settings.namespace)
     else:
         answers = MemoryAnswers(

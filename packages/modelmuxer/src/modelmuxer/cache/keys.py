@@ -5,6 +5,10 @@ A key is a 128-bit blake2b digest of a compact JSON encoding; equal requests giv
 every process (no ``hash()``, which is salted per process). What is left out on purpose:
 ``request_id``, ``tags``, ``metadata``, ``timeout_s`` and the per-call cache options, which do
 not change the answer.
+
+Parts that plain JSON cannot encode (an object in ``response_format``, an integer of thousands
+of digits) switch the whole key to a type-tagged encoding, in which values of different types
+never encode alike: such a request gets a stable key of its own, never another request's.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from hashlib import blake2b
-from typing import Any
+from typing import Any, NoReturn
 
 from modelmuxer.cache.settings import TenantScope
+from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import GenerationParams, Identity, Message, Request
 
 __all__ = [
@@ -31,15 +36,50 @@ __all__ = [
 KEY_VERSION = "1"
 
 
-def _unencodable(value: object) -> str:
+class _NotJson(Exception):
+    """A part plain JSON cannot encode: the key uses the tagged encoding instead."""
+
+
+def _not_json(value: object) -> NoReturn:
+    raise _NotJson
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+_ENCODE_PARTS = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=_not_json
+).encode
+#: Deepest nesting the tagged encoding follows (requests are validated far below it).
+_MAX_DEPTH = 200
+
+
+def _tagged(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON in which every value carries its type: ``["s", text]``,
+    ``["i", hex]``, ``["d", [[key, value]...]]``, ``["o", class, repr]``... Mappings and sets
+    are sorted, so their order never matters."""
+    if depth > _MAX_DEPTH:
+        raise InvalidRequest("nested too deeply to be cached", field="params")
+    if value is None or isinstance(value, bool):
+        return ["n" if value is None else "b", value]
+    if isinstance(value, str):
+        return ["s", value]
+    if isinstance(value, int):
+        return ["i", format(value, "x")]  # hex: no limit on the number of digits
+    if isinstance(value, float):
+        return ["f", repr(value)]
+    if isinstance(value, dict):
+        items = [[_tagged(k, depth + 1), _tagged(v, depth + 1)] for k, v in value.items()]
+        return ["d", sorted(items, key=_ENCODE)]
+    if isinstance(value, list | tuple):  # both are JSON arrays
+        return ["l", [_tagged(v, depth + 1) for v in value]]
+    if isinstance(value, set | frozenset):  # sorted: a set's repr changes with the hash seed
+        return ["S", sorted((_tagged(v, depth + 1) for v in value), key=_ENCODE)]
     # e.g. a schema class in response_format: its repr names it; an unstable repr (one with a
     # memory address) only costs misses, never a wrong hit
-    return f"{type(value).__qualname__}:{value!r}"
-
-
-_ENCODE = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=_unencodable
-).encode
+    try:
+        shown = repr(value)
+    except Exception:  # a broken __repr__: this object's identity, a miss every time
+        shown = f"at {id(value):x}"
+    return ["o", f"{type(value).__module__}.{type(value).__qualname__}", shown]
 
 
 def tenant_of(identity: Identity, scope: TenantScope) -> str:
@@ -72,14 +112,16 @@ def _message(message: Message) -> list[Any]:
     return [message.role, body, message.name, calls, message.tool_call_id]
 
 
+def _zero(value: float | None) -> float | None:
+    # -0.0 and 0.0 ask for the same answer, but encode differently
+    return None if value is None else value + 0.0
+
+
 def _params(params: GenerationParams) -> list[Any]:
-    tools = (
-        [t.model_dump(mode="json", exclude_none=True) for t in params.tools]
-        if params.tools
-        else None
-    )
+    # python mode: a tool schema holding a non-JSON value keys (tagged) instead of raising
+    tools = [t.model_dump(exclude_none=True) for t in params.tools] if params.tools else None
     return [
-        params.temperature,
+        _zero(params.temperature),
         params.top_p,
         params.max_tokens,
         params.stop,
@@ -103,13 +145,19 @@ def _target(request: Request, strategy: str, candidates: Sequence[str]) -> list[
         strategy,
         sorted(allowed),
         routing.max_cost_usd,
-        routing.quality_target,
-        routing.cost_weight,
+        _zero(routing.quality_target),
+        _zero(routing.cost_weight),
     ]
 
 
 def _digest(parts: list[Any]) -> str:
-    return blake2b(_ENCODE(parts).encode(), digest_size=16).hexdigest()
+    try:
+        text = _ENCODE_PARTS(parts)
+    except (_NotJson, TypeError, ValueError, RecursionError):  # a non-str key, a huge int...
+        # Never equal to a plain encoding: those start with [KEY_VERSION, "x" | "s" | "d"].
+        text = _ENCODE([KEY_VERSION, "tagged", _tagged(parts)])
+    # surrogatepass: a request built without validation may hold a lone surrogate
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def exact_key(
@@ -168,7 +216,7 @@ def decision_key(request: Request, strategy: str) -> str:
             sorted(routing.allow) if routing.allow is not None else None,
             sorted(routing.deny),
             routing.max_cost_usd,
-            routing.quality_target,
-            routing.cost_weight,
+            _zero(routing.quality_target),
+            _zero(routing.cost_weight),
         ]
     )

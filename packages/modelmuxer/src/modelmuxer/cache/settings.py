@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelmuxer._secrets import SecretUrl
+
 __all__ = ["CacheSettings", "RedisVectorSearch", "TenantScope"]
 
 #: Which identity fields partition the cache: ``org`` (one partition per organisation) or
@@ -37,7 +39,10 @@ class CacheSettings(BaseModel):
         "false caches only temperature-0 requests",
     )
     backend: Literal["memory", "redis"] = Field(default="memory", description="where answers live")
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="for backend redis")
+    redis_url: SecretUrl = Field(
+        default=SecretUrl("redis://127.0.0.1:6379/0"),
+        description="for backend redis; its password is masked wherever the settings are shown",
+    )
     namespace: str = Field(
         default="modelmuxer", min_length=1, description="prefix of every Redis key"
     )

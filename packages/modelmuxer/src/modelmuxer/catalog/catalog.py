@@ -64,7 +64,13 @@ def _as_spec(model: ModelLike) -> ModelSpec | ModelCard:
     try:
         return ModelSpec.model_validate(dict(model))
     except ValidationError as exc:
-        raise ConfigError(f"invalid model specification {dict(model)!r}: {exc}") from exc
+        # Not the spec's repr nor pydantic's message: they would show the input, and a
+        # deployment's extra parameters may hold credentials.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid model specification {model.get('id')!r}: {problems}") from None
 
 
 def _capabilities(entry: Mapping[str, Any], overrides: Mapping[str, bool]) -> Capabilities:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelmuxer._secrets import SecretUrl
+
 __all__ = ["HOME_ENV", "LedgerSettings", "data_dir", "default_url"]
 
 #: Overrides the directory that holds the default SQLite ledger and its outbox.
@@ -54,10 +56,11 @@ class LedgerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(default=False, description="record every model call in the ledger")
-    url: str | None = Field(
+    url: SecretUrl | None = Field(
         default=None,
         description="async SQLAlchemy URL (sqlite+aiosqlite:///..., postgresql+asyncpg://...); "
-        "default: ledger.db in $MODELMUXER_HOME or the platform's user data directory",
+        "default: ledger.db in $MODELMUXER_HOME or the platform's user data directory; its "
+        "password is masked wherever the settings are shown",
     )
     outbox_dir: Path | None = Field(
         default=None,
@@ -79,8 +82,8 @@ class LedgerSettings(BaseModel):
     )
 
     def resolved_url(self) -> str:
-        """``url``, or the default SQLite file."""
-        return self.url or default_url()
+        """``url`` (the real one, password included), or the default SQLite file."""
+        return default_url() if self.url is None else self.url.get_secret_value()
 
     def resolved_outbox_dir(self) -> Path:
         """``outbox_dir``, or a directory of the default data directory keyed by the url.

@@ -34,7 +34,10 @@ def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidRe
     """
     errors = exc.errors()
     paths = [_path(err["loc"]) for err in errors]
-    deepest = max(range(len(errors)), key=lambda i: len(paths[i]))
+    # of equally deep ones, a value error: its message is ours, it says what to fix
+    deepest = max(
+        range(len(errors)), key=lambda i: (len(paths[i]), errors[i]["type"] == "value_error")
+    )
     path = ".".join(paths[deepest])
     field = ".".join(p for p in (prefix, path) if p) or None
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -52,7 +55,8 @@ def _messages(messages: MessagesLike) -> list[Message] | list[Any]:
     if isinstance(messages, str):
         if not messages.strip():
             raise InvalidRequest("the prompt is empty", field="messages")
-        return [Message(role="user", content=messages)]
+        # validated with the request, so that an error names messages.0.content
+        return [{"role": "user", "content": messages}]
     if isinstance(messages, Message | Mapping):
         return [messages]
     if not isinstance(messages, Sequence):
@@ -82,31 +86,27 @@ def build_request(
     ``params`` are generation parameters (``temperature``, ``max_tokens``, ``tools``...). When
     ``messages`` is already a Request, the other arguments override its fields.
     """
-    params = params or {}
-    if isinstance(tags, str):
-        tags = (tags,)  # one tag, not its characters
-    unknown = set(params) - _PARAM_FIELDS
+    params = _mapping(params, "params") or {}
+    unknown = sorted(set(params) - _PARAM_FIELDS, key=str)
     if unknown:
         raise InvalidRequest(
-            f"unknown parameter(s) {sorted(unknown)}; generation parameters are: "
+            f"unknown parameter(s) {unknown}; generation parameters are: "
             f"{', '.join(sorted(_PARAM_FIELDS))}",
-            field=sorted(unknown)[0],
+            field=str(unknown[0]),
         )
+    tag_list = _tags(tags)
+    metadata = _mapping(metadata, "metadata")
     try:
         if isinstance(messages, Request):
-            return _override(messages, strategy, model, identity, tags, metadata, routing, params)
-        route = _validate(RoutingOptions, routing or {}, "routing")
-        if strategy is not None or model is not None:
-            route = route.model_copy(
-                update={
-                    k: v for k, v in (("strategy", strategy), ("model", model)) if v is not None
-                }
+            return _override(
+                messages, strategy, model, identity, tag_list, metadata, routing, params, request_id
             )
+        route = _pin(_validate(RoutingOptions, routing or {}, "routing"), strategy, model)
         fields: dict[str, Any] = {
             "messages": _messages(messages),
             "params": params,
             "identity": identity or {},
-            "tags": frozenset(tags or ()),
+            "tags": tag_list or (),
             "metadata": dict(metadata or {}),
             "routing": route,
         }
@@ -117,34 +117,67 @@ def build_request(
         raise invalid_from_validation(exc) from None
 
 
+def _mapping(value: Mapping[str, Any] | None, field: str) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise InvalidRequest(f"expected a mapping, got {type(value).__name__}", field=field)
+    return value
+
+
+def _tags(tags: Iterable[str] | None) -> list[Any] | None:
+    """The tags as a list (validated with the request); one string is one tag."""
+    if tags is None:
+        return None
+    if isinstance(tags, str):
+        return [tags]  # one tag, not its characters
+    try:
+        return list(tags)
+    except TypeError:
+        raise InvalidRequest(
+            f"expected a string or an iterable of strings, got {type(tags).__name__}",
+            field="tags",
+        ) from None
+
+
+def _pin(route: RoutingOptions, strategy: str | None, model: str | None) -> RoutingOptions:
+    """``route`` with the ``strategy`` / ``model`` arguments applied (validated: a copy with
+    ``model_copy(update=...)`` would skip validation)."""
+    pins = {k: v for k, v in (("strategy", strategy), ("model", model)) if v is not None}
+    if not pins:
+        return route
+    return _validate(RoutingOptions, {**route.model_dump(exclude_unset=True), **pins}, "routing")
+
+
 def _override(
     request: Request,
     strategy: str | None,
     model: str | None,
     identity: Identity | Mapping[str, Any] | None,
-    tags: Iterable[str] | None,
+    tags: list[Any] | None,
     metadata: Mapping[str, Any] | None,
     routing: RoutingOptions | Mapping[str, Any] | None,
     params: Mapping[str, Any],
+    request_id: str | None,
 ) -> Request:
+    """``request`` with the given fields replaced; validated as a whole (messages, already
+    validated, are not validated again)."""
     update: dict[str, Any] = {}
     route = request.routing
     if routing is not None:
         route = _validate(RoutingOptions, routing, "routing")
-    if strategy is not None or model is not None:
-        route = route.model_copy(
-            update={k: v for k, v in (("strategy", strategy), ("model", model)) if v is not None}
-        )
+    route = _pin(route, strategy, model)
     if route is not request.routing:
         update["routing"] = route
     if identity is not None:
-        update["identity"] = _validate(Identity, identity, "identity")
+        update["identity"] = identity
     if tags is not None:
-        update["tags"] = frozenset(tags)
+        update["tags"] = tags
     if metadata is not None:
         update["metadata"] = {**request.metadata, **metadata}
     if params:
-        update["params"] = _validate(
-            GenerationParams, {**request.params.model_dump(exclude_unset=True), **params}, "params"
-        )
-    return request.model_copy(update=update) if update else request
+        update["params"] = {**request.params.model_dump(exclude_unset=True), **params}
+    if request_id is not None:
+        update["request_id"] = request_id
+    if not update:
+        return request
+    fields = {name: getattr(request, name) for name in Request.model_fields}
+    return Request.model_validate({**fields, **update})

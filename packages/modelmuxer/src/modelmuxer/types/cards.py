@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Secret,
+    SecretStr,
+    SerializationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+
+from modelmuxer._secrets import MASK, SecretUrl, looks_secret, redact_url
 
 __all__ = ["Capabilities", "Deployment", "LatencyProfile", "ModelCard"]
 
@@ -36,6 +50,10 @@ class Deployment(BaseModel):
     """How to reach a model: api base, the *name* of the env variable holding its key, extra params.
 
     The key itself is never stored on the card, so cards can be logged and serialised safely.
+    Other credentials a backend takes in ``extra`` (``aws_secret_access_key``, an
+    ``Authorization`` header...) are recognised by name, or passed as ``SecretStr``: the card
+    keeps their values for the backend but shows them masked (repr, str, dumps), like the
+    password of a URL in ``api_base``.
     """
 
     model_config = _FROZEN
@@ -43,6 +61,98 @@ class Deployment(BaseModel):
     api_key_env: str | None = None
     api_version: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: names of ``extra`` entries (at any depth) given as ``SecretStr``
+    _secret_names: frozenset[str] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="after")
+    def _reveal_secret_strs(self) -> Deployment:
+        names: set[str] = set()
+        revealed = _reveal(self.extra, names)
+        if names:
+            # Backends pass ``extra`` to the provider as it is: it holds the plain values, and
+            # the names remember what to mask.
+            object.__setattr__(self, "extra", revealed)
+            self._secret_names = frozenset(names)
+        return self
+
+    def _is_secret(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._secret_names or looks_secret(name))
+
+    def _masked(self, value: Any, hide: Callable[[Any], Any]) -> Any:
+        """``value`` (``extra`` or a part of it) with ``hide`` applied to the secret entries."""
+        if isinstance(value, dict):
+            return {
+                k: hide(v) if self._is_secret(k) else self._masked(v, hide)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self._masked(v, hide) for v in value]
+        return value
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The string values of the secret entries of ``extra`` (to scrub from error messages)."""
+        found: list[str] = []
+
+        def keep(value: Any) -> Any:
+            if isinstance(value, str):
+                found.append(value)
+            return value
+
+        self._masked(self.extra, keep)
+        return tuple(found)
+
+    @field_serializer("extra")
+    def _serialize_extra(self, extra: dict[str, Any], info: SerializationInfo) -> dict[str, Any]:
+        # As pydantic does for SecretStr: a SecretStr in python dumps (validating the dump gives
+        # the same card back), the mask in JSON.
+        hide: Callable[[Any], Any] = (lambda v: MASK) if info.mode == "json" else _as_secret
+        masked: dict[str, Any] = self._masked(extra, hide)
+        return masked
+
+    @field_validator("api_base", mode="before")
+    @classmethod
+    def _reveal_api_base(cls, value: object) -> object:
+        return value.get_secret_value() if isinstance(value, Secret) else value
+
+    @field_serializer("api_base")
+    def _serialize_api_base(
+        self, api_base: str | None, info: SerializationInfo
+    ) -> str | SecretUrl | None:
+        # A URL with a password: masked in JSON, a SecretUrl in python dumps (as extra's
+        # credentials are); any other URL as it is.
+        if api_base is None or redact_url(api_base) == api_base:
+            return api_base
+        return redact_url(api_base) if info.mode == "json" else SecretUrl(api_base)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name == "extra":
+                value = self._masked(value, _as_secret)
+            elif name == "api_base" and value is not None:
+                value = redact_url(value)
+            yield name, value
+
+
+def _as_secret(value: Any) -> SecretStr | Secret[Any]:
+    return SecretStr(value) if isinstance(value, str) else Secret(value)
+
+
+def _reveal(value: Any, names: set[str]) -> Any:
+    """``value`` with every ``SecretStr`` / ``Secret`` replaced by its value; their keys go to
+    ``names`` (unless the key already looks secret)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, SecretStr | Secret):
+                if not (isinstance(key, str) and looks_secret(key)):
+                    names.add(str(key))
+                out[key] = item.get_secret_value()
+            else:
+                out[key] = _reveal(item, names)
+        return out
+    if isinstance(value, list):
+        return [_reveal(v, names) for v in value]
+    return value
 
 
 class ModelCard(BaseModel):

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from modelmuxer.types._checks import JsonObject, Text
+
 __all__ = [
     "ContentPart",
     "FunctionCall",
@@ -30,14 +32,14 @@ class TextPart(BaseModel):
 
     model_config = _FROZEN
     type: Literal["text"] = "text"
-    text: str
+    text: Text
 
 
 class ImageURL(BaseModel):
     """Where an image is: an ``https://`` URL or a ``data:`` URL."""
 
     model_config = _FROZEN
-    url: str = Field(min_length=1)
+    url: Text = Field(min_length=1)
     detail: Literal["auto", "low", "high"] | None = None
 
 
@@ -56,8 +58,8 @@ class FunctionCall(BaseModel):
     """The function a tool call invokes; ``arguments`` is a JSON object encoded as a string."""
 
     model_config = _FROZEN
-    name: str = Field(min_length=1)
-    arguments: str = "{}"
+    name: Text = Field(min_length=1)
+    arguments: Text = "{}"
 
     def parsed_arguments(self) -> dict[str, Any]:
         """The arguments decoded; raises ``ValueError`` when they are not a JSON object."""
@@ -71,7 +73,7 @@ class ToolCall(BaseModel):
     """A tool call made by the assistant."""
 
     model_config = _FROZEN
-    id: str = Field(min_length=1)
+    id: Text = Field(min_length=1)
     type: Literal["function"] = "function"
     function: FunctionCall
 
@@ -80,9 +82,9 @@ class FunctionSpec(BaseModel):
     """A function the model may call: name, description and JSON-schema parameters."""
 
     model_config = _FROZEN
-    name: str = Field(min_length=1, max_length=64)
-    description: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    name: Text = Field(min_length=1, max_length=64)
+    description: Text | None = None
+    parameters: JsonObject = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
 
 
@@ -103,10 +105,10 @@ class Message(BaseModel):
 
     model_config = _FROZEN
     role: Role
-    content: str | list[ContentPart] | None = None
-    name: str | None = None
+    content: Text | list[ContentPart] | None = None
+    name: Text | None = None
     tool_calls: list[ToolCall] | None = None
-    tool_call_id: str | None = None
+    tool_call_id: Text | None = None
 
     @model_validator(mode="after")
     def _check_role_fields(self) -> Message:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from modelmuxer.types._checks import JsonObject, Text
 from modelmuxer.types.messages import Message, ToolSpec
 
 __all__ = [
@@ -19,33 +20,35 @@ __all__ = [
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+#: Integer parameters travel as 64-bit integers (OpenAI's ``seed`` is one).
+_INT64_MAX = 2**63 - 1
 
-ToolChoice = Literal["auto", "none", "required"] | dict[str, Any]
+ToolChoice = Literal["auto", "none", "required"] | JsonObject
 
 
 class Identity(BaseModel):
     """Who is asking: the end user, their organisation and project, and their role."""
 
     model_config = _FROZEN
-    user: str | None = None
-    org: str | None = None
-    project: str | None = None
-    role: str | None = None
+    user: Text | None = None
+    org: Text | None = None
+    project: Text | None = None
+    role: Text | None = None
 
 
 class GenerationParams(BaseModel):
     """Generation parameters, passed to whichever model answers."""
 
     model_config = _FROZEN
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    stop: list[str] | None = None
-    seed: int | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, allow_inf_nan=False)
+    max_tokens: int | None = Field(default=None, ge=1, le=_INT64_MAX)
+    stop: list[Text] | None = None
+    seed: int | None = Field(default=None, ge=-_INT64_MAX - 1, le=_INT64_MAX)
     tools: list[ToolSpec] | None = None
     tool_choice: ToolChoice | None = None
-    response_format: dict[str, Any] | None = None
-    timeout_s: float | None = Field(default=None, gt=0.0)
+    response_format: JsonObject | None = None
+    timeout_s: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -69,6 +72,7 @@ class CacheOptions(BaseModel):
         default=None,
         gt=0.0,
         le=1.0,
+        allow_inf_nan=False,
         description="raise the semantic similarity needed (a lower value than the setting's "
         "is ignored)",
     )
@@ -78,13 +82,13 @@ class RoutingOptions(BaseModel):
     """Per-call routing overrides. Unset fields use the muxer's settings."""
 
     model_config = _FROZEN
-    strategy: str | None = None
-    model: str | None = Field(default=None, description="pin this candidate: no routing")
-    allow: frozenset[str] | None = Field(default=None, description="only these model ids")
-    deny: frozenset[str] = frozenset()
-    max_cost_usd: float | None = Field(default=None, gt=0.0)
-    quality_target: float | None = Field(default=None, ge=0.0, le=1.0)
-    cost_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    strategy: Text | None = None
+    model: Text | None = Field(default=None, description="pin this candidate: no routing")
+    allow: frozenset[Text] | None = Field(default=None, description="only these model ids")
+    deny: frozenset[Text] = frozenset()
+    max_cost_usd: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    quality_target: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
+    cost_weight: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     cache: CacheOptions = Field(default_factory=CacheOptions, description="cache controls")
 
 
@@ -99,10 +103,10 @@ class Request(BaseModel):
     messages: list[Message] = Field(min_length=1)
     params: GenerationParams = Field(default_factory=GenerationParams)
     identity: Identity = Field(default_factory=Identity)
-    tags: frozenset[str] = frozenset()
+    tags: frozenset[Text] = frozenset()
     metadata: dict[str, Any] = Field(default_factory=dict)
     routing: RoutingOptions = Field(default_factory=RoutingOptions)
-    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
+    request_id: Text = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
 
     @field_validator("messages")
     @classmethod

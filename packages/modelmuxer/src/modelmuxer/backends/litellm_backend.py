@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import importlib
 import os
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import ModuleType
 from typing import Any, Final
 
+from modelmuxer._secrets import scrub_secrets  # re-exported: adapters scrub with it
 from modelmuxer.analysis.tokens import estimate_request_tokens, estimate_tokens
 from modelmuxer.backends.base import Backend, ModelCall, ModelResponse, StreamDelta
 from modelmuxer.errors import (
@@ -31,9 +31,37 @@ from modelmuxer.types import FinishReason, FunctionCall, ModelCard, ToolCall, To
 
 __all__ = ["LiteLLMBackend", "scrub_secrets"]
 
-#: Keys the backend sets itself; ``deployment.extra`` may not override them (and a key never
-#: belongs on a card: ``deployment.api_key_env`` names the variable that holds it).
-_RESERVED: Final = frozenset({"model", "messages", "stream", "stream_options", "api_key"})
+#: Keys the backend sets itself; ``deployment.extra`` may not override them (a key never
+#: belongs on a card: ``deployment.api_key_env`` names the variable that holds it; retries are
+#: the pipeline's, see ``reliability``).
+_RESERVED: Final = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "api_key",
+        "max_retries",
+        "num_retries",
+        "retry_policy",
+    }
+)
+
+#: Exception classes (anywhere in an error's cause chain) that mean no HTTP answer came back:
+#: the connection was refused, reset or dropped. litellm reports some of them as HTTP 500.
+_NO_ANSWER: Final = frozenset(
+    {
+        "APIConnectionError",  # openai (its APITimeoutError subclass is mapped before)
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "RemoteProtocolError",  # httpx
+        "ServerDisconnectedError",
+        "ClientConnectionError",
+        "ClientPayloadError",  # aiohttp
+        "ConnectionError",  # builtins (ConnectionResetError, ...)
+    }
+)
 
 _FINISH: Final[Mapping[str, FinishReason]] = {
     "stop": "stop",
@@ -67,34 +95,6 @@ _ERRORS: Final[tuple[tuple[str, int | None, bool], ...]] = (
     ("APIResponseValidationError", None, True),
 )
 
-_REDACTED: Final = "[REDACTED]"
-_SECRET_PATTERNS: Final = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI, Anthropic (sk-ant-...), many proxies
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(
-        r"(?i)((?:api[_-]?key|access[_-]?token|secret|password|token|key)[\"']?\s*[:=]\s*[\"']?)"
-        r"[^\s\"'&,;]{6,}"
-    ),
-    # Long opaque tokens (base64, hex) with both letters and digits, as random keys have.
-    re.compile(r"(?=[\w\-+=]*\d)(?=[\w\-+=]*[A-Za-z])[\w\-+=]{32,}"),
-)
-
-
-def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with ``secrets`` and anything that looks like an API key replaced."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(_scrub_match, text)
-    return text
-
-
-def _scrub_match(match: re.Match[str]) -> str:
-    # The ``key=...`` pattern keeps its label and hides the value; the others hide everything.
-    return match.group(1) + _REDACTED if match.re.groups else _REDACTED
-
 
 class LiteLLMBackend:
     """Calls models through ``litellm.acompletion``. One instance per muxer."""
@@ -114,6 +114,7 @@ class LiteLLMBackend:
         """Call the model once; raises a :class:`~modelmuxer.errors.ProviderError` on failure."""
         kwargs, secrets = _arguments(call)
         litellm = await self._module()
+        _no_hidden_retries(litellm, kwargs)
         try:
             raw = await litellm.acompletion(**kwargs)
             response = _response(raw, call)
@@ -129,6 +130,7 @@ class LiteLLMBackend:
         """Call the model streamed; the last delta carries usage and the finish reason."""
         kwargs, secrets = _arguments(call)
         litellm = await self._module()
+        _no_hidden_retries(litellm, kwargs)
         error: ProviderError | None = None
         chunks: Any = None
         try:
@@ -190,13 +192,24 @@ def _arguments(call: ModelCall) -> tuple[dict[str, Any], tuple[str, ...]]:
     reserved = sorted(_RESERVED.intersection(extra))
     if reserved:
         raise ConfigError(
-            f"model {card.id!r}: deployment.extra may not set {', '.join(reserved)} "
-            "(put the key in an environment variable named by deployment.api_key_env)"
+            f"model {card.id!r}: deployment.extra may not set {', '.join(reserved)}: the "
+            "backend sets them (put the key in an environment variable named by "
+            "deployment.api_key_env; configure retries with the 'reliability' settings)"
         )
     # The pipeline retries and falls back itself; the provider SDK must not retry behind it.
     kwargs["max_retries"] = 0
     kwargs.update(extra)
     return kwargs, secrets
+
+
+def _no_hidden_retries(litellm: ModuleType, kwargs: dict[str, Any]) -> None:
+    """Keep litellm's own retry loop off when someone switched it on globally.
+
+    ``max_retries=0`` stops the provider SDK's retries; litellm's wrapper retries on its own
+    when ``litellm.num_retries`` is set, unless the call says ``num_retries=0``.
+    """
+    if getattr(litellm, "num_retries", None):
+        kwargs["num_retries"] = 0
 
 
 async def _close(chunks: Any) -> None:
@@ -314,6 +327,8 @@ def _provider_error(
     message = scrub_secrets(f"{type(exc).__name__}: {exc}", secrets)
     if isinstance(exc, exceptions.RateLimitError):
         return RateLimitedByProvider(message, model=model, retry_after_s=_retry_after(exc))
+    if _no_answer(exc):
+        return ProviderError(message, model=model, retryable=True)
     for class_name, status, retryable in _ERRORS:
         error_class = getattr(exceptions, class_name, None)
         if error_class is not None and isinstance(exc, error_class):
@@ -325,6 +340,18 @@ def _provider_error(
         retryable = status >= 500 or status in (408, 409)
         return ProviderError(message, model=model, status_code=status, retryable=retryable)
     return ProviderError(message, model=model)
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is a connection failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if any(cls.__name__ in _NO_ANSWER for cls in type(current).__mro__):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _retry_after(exc: Exception) -> float | None:

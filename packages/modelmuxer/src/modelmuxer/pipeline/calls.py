@@ -40,8 +40,13 @@ def emit_record(
     outcome: CallOutcome,
     error: BaseException | None = None,
     ttft_s: float | None = None,
+    reason: str | None = None,
 ) -> None:
-    """Broadcast the record of one model call (skipped cheaply when nobody listens)."""
+    """Broadcast the record of one model call (skipped cheaply when nobody listens).
+
+    ``reason`` says why this model was called when it is not the decision's reason (a retry,
+    a fallback).
+    """
     if not pm.hook.modelmuxer_record.get_hookimpls():
         return
     card = call.card
@@ -59,6 +64,7 @@ def emit_record(
         outcome=outcome,
         error=error,
         ttft_s=ttft_s,
+        reason=reason,
     )
     pm.hook.modelmuxer_record(record=record)
 
@@ -113,13 +119,19 @@ def _named_model(metadata: Mapping[str, object]) -> str | None:
 
 
 async def call_model(
-    pm: pluggy.PluginManager, ctx: RequestContext, decision: Decision, call: ModelCall
+    pm: pluggy.PluginManager,
+    ctx: RequestContext,
+    decision: Decision,
+    call: ModelCall,
+    *,
+    reason: str | None = None,
 ) -> CallResult:
-    """Call the model through the ``modelmuxer_call_model`` hook, with the call's timeout.
+    """Call the model once through the ``modelmuxer_call_model`` hook, with the call's timeout.
 
-    A failure is recorded (outcome ``error`` or ``cancelled``) and re-raised: a
+    A failure is recorded (outcome ``error`` or ``cancelled``, with ``reason``) and re-raised: a
     :class:`~modelmuxer.errors.ModelMuxerError` as it is, anything else as a
     :class:`ProviderError`; success is returned unrecorded (the caller knows the outcome).
+    Retries and fallbacks are the caller's (:class:`~modelmuxer.pipeline.Executor`).
     """
     started_at = time.time()  # a datetime is only built if a record is emitted
     t0 = time.perf_counter()
@@ -133,18 +145,18 @@ async def call_model(
             response: ModelResponse = await awaitable
     except TimeoutError:
         error: ProviderError = ProviderTimeout(model=call.card.id, timeout_s=call.timeout_s)
-        _record_failure(pm, ctx, decision, call, started_at, t0, "error", error)
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", error, reason)
         raise error from None
     except asyncio.CancelledError as exc:
-        _record_failure(pm, ctx, decision, call, started_at, t0, "cancelled", exc)
+        _record_failure(pm, ctx, decision, call, started_at, t0, "cancelled", exc, reason)
         raise
     except ModelMuxerError as exc:
         # Provider errors, and typed errors of wrappers (a budget guard, a misconfigured
         # backend) keep their type: only unexpected exceptions become ProviderError.
-        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc)
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc, reason)
         raise
     except Exception as exc:
-        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc)
+        _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc, reason)
         raise ProviderError(f"{type(exc).__name__}: {exc}", model=call.card.id) from exc
     latency = time.perf_counter() - t0
     usage = response.usage
@@ -165,6 +177,7 @@ def _record_failure(
     t0: float,
     outcome: CallOutcome,
     error: BaseException,
+    reason: str | None,
 ) -> None:
     emit_record(
         pm,
@@ -176,4 +189,5 @@ def _record_failure(
         latency_s=time.perf_counter() - t0,
         outcome=outcome,
         error=error,
+        reason=reason,
     )

@@ -170,3 +170,35 @@ async def test_calls_outside_the_router_are_not_recorded(
     await router.acompletion(model="chat", messages=EASY)
     records = await wait(sink, 1)
     assert [r.model for r in records] == ["x"]
+
+
+def test_a_deployment_key_echoed_in_an_error_is_not_recorded() -> None:
+    """A provider may echo the key in a shape no pattern knows: it is scrubbed by value."""
+    from datetime import UTC, datetime
+
+    from modelmuxer_litellm.records import build_record
+    from modelmuxer_litellm.routing_info import RoutingInfo
+
+    canary = "zz9-canary-0123456789abcdef"
+    info = RoutingInfo(
+        request_id="r1",
+        group="chat",
+        deployment="mini",
+        strategy="hybrid",
+        reason="r",
+        identity=Identity(),
+    )
+    now = datetime.now(UTC)
+    record = build_record(
+        {"litellm_params": {"api_key": canary}, "exception": ValueError(f"bad key {canary}")},
+        None,
+        now,
+        now,
+        card=None,
+        info=info,
+        attempt=0,
+        outcome="error",
+    )
+    assert record.error is not None
+    assert "ValueError" in record.error
+    assert canary not in record.error

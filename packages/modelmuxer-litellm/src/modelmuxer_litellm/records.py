@@ -87,7 +87,7 @@ def build_record(
     error = None
     if outcome != "ok":
         exc = kwargs.get("exception") or response
-        error = scrub_secrets(f"{type(exc).__name__}: {exc}")[:2000]
+        error = scrub_secrets(f"{type(exc).__name__}: {exc}", _keys(kwargs))[:2000]
     return CallRecord(
         request_id=info.request_id,
         attempt=attempt,
@@ -107,6 +107,14 @@ def build_record(
         reason=info.reason,
         features=dict(info.features),
     )
+
+
+def _keys(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """The API keys the call was made with (a deployment's ``litellm_params.api_key``), scrubbed
+    from error texts by value: a provider may echo a key in a shape no pattern knows."""
+    params = kwargs.get("litellm_params")
+    found = (kwargs.get("api_key"), params.get("api_key") if isinstance(params, Mapping) else None)
+    return tuple(key for key in found if isinstance(key, str) and key)
 
 
 def request_id_of(kwargs: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from modelmuxer._secrets import SecretUrl
 from modelmuxer.errors import ConfigError
 from modelmuxer.ledger.settings import data_dir, default_url
 
@@ -32,10 +33,10 @@ class AuditSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = Field(default=False, description="append one entry per request")
-    url: str | None = Field(
+    url: SecretUrl | None = Field(
         default=None,
-        description="async SQLAlchemy url of the database; default: the ledger's (ledger.url, "
-        "else its SQLite file)",
+        description="async SQLAlchemy url of the database (its password is masked wherever "
+        "it is shown); default: the ledger's (ledger.url, else its SQLite file)",
     )
     hmac_key: SecretStr | None = Field(
         default=None,
@@ -70,7 +71,9 @@ class AuditSettings(BaseModel):
 
     def resolved_url(self, ledger_url: str | None = None) -> str:
         """``url``, else ``ledger_url`` (the ledger's), else the default SQLite file."""
-        return self.url or ledger_url or default_url()
+        if self.url is not None:
+            return self.url.get_secret_value()
+        return ledger_url or default_url()
 
     def resolved_key(self) -> bytes | None:
         """The HMAC key (``hmac_key``, else the ``hmac_key_env`` variable), or ``None``.

@@ -123,7 +123,9 @@ class LiteLLMBackend:
         else:
             return response
         # Raised outside ``except`` so the original exception, whose text may hold the key,
-        # is not chained to it (tracebacks and error trackers print chained exceptions).
+        # is not chained to it (tracebacks and error trackers print chained exceptions); the
+        # locals holding the key are dropped first (trackers that capture locals print them).
+        del kwargs, secrets
         raise error
 
     async def stream(self, call: ModelCall) -> AsyncIterator[StreamDelta]:
@@ -146,6 +148,7 @@ class LiteLLMBackend:
             # A consumer that stops early must not leave the HTTP stream open.
             await _close(chunks)
         if error is not None:
+            del kwargs, secrets  # see complete(): no key in the raising frame's locals
             raise error
 
     async def _module(self) -> ModuleType:
@@ -199,7 +202,8 @@ def _arguments(call: ModelCall) -> tuple[dict[str, Any], tuple[str, ...]]:
     # The pipeline retries and falls back itself; the provider SDK must not retry behind it.
     kwargs["max_retries"] = 0
     kwargs.update(extra)
-    return kwargs, secrets
+    # credentials given in deployment.extra (masked on the card) are scrubbed by value too
+    return kwargs, (*secrets, *deployment.secret_values())
 
 
 def _no_hidden_retries(litellm: ModuleType, kwargs: dict[str, Any]) -> None:

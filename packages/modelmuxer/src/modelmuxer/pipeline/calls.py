@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pluggy
 
+from modelmuxer._secrets import error_text
 from modelmuxer.backends.base import ModelCall, ModelResponse
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
@@ -104,7 +105,7 @@ def make_record(
         ttft_s=ttft_s,
         streamed=streamed,
         outcome=outcome,
-        error=None if error is None else f"{type(error).__name__}: {error}",
+        error=None if error is None else error_text(error),
         reason=decision.reason if reason is None else reason,
         features=decision.features,
         named_model=_named_model(request.metadata),
@@ -157,7 +158,8 @@ async def call_model(
         raise
     except Exception as exc:
         _record_failure(pm, ctx, decision, call, started_at, t0, "error", exc, reason)
-        raise ProviderError(f"{type(exc).__name__}: {exc}", model=call.card.id) from exc
+        # scrubbed, and not chained: a third-party exception's text may hold a key
+        raise ProviderError(error_text(exc), model=call.card.id) from None
     latency = time.perf_counter() - t0
     usage = response.usage
     cost = _cost(call.card, usage)

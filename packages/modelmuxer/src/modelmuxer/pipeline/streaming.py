@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pluggy
 
+from modelmuxer._secrets import error_text
 from modelmuxer.analysis import analyze
 from modelmuxer.analysis.tokens import estimate_tokens
 from modelmuxer.backends.base import ModelCall, StreamDelta
@@ -234,8 +235,8 @@ class StreamRunner:
             await self._stopped(flight, exc, iterator)
             raise
         except Exception as exc:
-            error = ProviderError(f"{type(exc).__name__}: {exc}", model=call.card.id)
-            error.__cause__ = exc
+            # scrubbed, and not chained: a third-party exception's text may hold a key
+            error = ProviderError(error_text(exc), model=call.card.id)
         if error is not None:
             # raised here, outside the except clauses: a backend's original exception (whose
             # text may hold a key) is not chained to it

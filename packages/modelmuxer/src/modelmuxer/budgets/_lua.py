@@ -7,6 +7,9 @@ Layout (``{ns}`` is a hash tag, so every key of a namespace lives in one cluster
 - ``{ns}:r:<reservation id>`` — a hash ``<counter redis key> -> amount`` per open reservation
   (no expiry: it goes with its lease, when settled, released or reclaimed).
 - ``{ns}:leases`` — a sorted set of open reservation ids scored by lease end (ms).
+- ``{ns}:d:<reservation id>`` — set when a reservation is settled, for a while: settling it
+  again changes nothing (a settlement whose answer was lost in an outage is retried, and the
+  first attempt may have run after all).
 
 Every script that reserves first reclaims expired leases (up to 100 per call), so a process
 that died holding a reservation cannot leak it past its lease.
@@ -74,17 +77,26 @@ return out
 """
 )
 
-#: KEYS: leases, reservation hash, counter... ARGV: reservation id, actual amount, then per
-#: counter its expiry (ms, '' for none). A reclaimed reservation still charges the actual cost.
+#: KEYS: leases, reservation hash, settled marker, counter... ARGV: reservation id, actual
+#: amount, marker expiry (ms), then per counter its expiry (ms, '' for none). A reclaimed
+#: reservation still charges the actual cost; a settled one is not charged again.
 #: Returns {spent1, reserved1, ...}.
 SETTLE = (
     _HELPERS
     + """
+local out = {}
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  for i = 4, #KEYS do
+    local spent, reserved = usage(KEYS[i])
+    out[#out + 1] = spent
+    out[#out + 1] = reserved
+  end
+  return out
+end
 local lines = redis.call('HGETALL', KEYS[2])
 local held = {}
 for i = 1, #lines, 2 do held[lines[i]] = lines[i + 1] end
-local out = {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local key = KEYS[i]
   if held[key] and redis.call('EXISTS', key) == 1 then
     redis.call('HINCRBY', key, 'reserved', '-' .. held[key])
@@ -97,6 +109,8 @@ for i = 3, #KEYS do
 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[3], '1')
+redis.call('PEXPIREAT', KEYS[3], ARGV[3])
 return out
 """
 )

@@ -115,7 +115,9 @@ async def guarded_call(
 ) -> ModelResponse:
     """Reserve, await ``inner``, settle its actual cost; release on error or cancellation."""
     try:
-        reservation = await guard.reserve(ctx.request.identity, call.card, _worst_case(ctx, call))
+        reservation = await guard.reserve(
+            ctx.request.identity, call.card, _worst_case(ctx, call), ctx
+        )
     except BaseException:
         if inspect.iscoroutine(inner):
             inner.close()  # never started: close it rather than leave it un-awaited
@@ -138,7 +140,9 @@ async def guarded_stream(
     ended before reporting it) the prompt plus the tokens received so far.
     """
     try:
-        reservation = await guard.reserve(ctx.request.identity, call.card, _worst_case(ctx, call))
+        reservation = await guard.reserve(
+            ctx.request.identity, call.card, _worst_case(ctx, call), ctx
+        )
     except BaseException:
         await _aclose(inner)
         raise

@@ -13,6 +13,9 @@ operations are atomic across every counter a request touches:
   later ``reserve`` (or :meth:`BudgetStore.reclaim_expired`) atomically releases expired
   reservations. Settling a reservation whose lease was already reclaimed still records its
   actual cost, so spending is never lost.
+- Settling is idempotent: settling a reservation again (for a while after its lease) changes
+  nothing, so a settlement whose answer was lost in an outage can be retried without charging
+  twice. Releasing is idempotent too.
 """
 
 from __future__ import annotations
@@ -79,7 +82,8 @@ class BudgetStore(Protocol):
         ...
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> tuple[CounterUsage, ...]:
-        """Replace the reservation by the actual cost on each of its counters (exactly once)."""
+        """Replace the reservation by the actual cost on each of its counters (a second settle
+        of the same reservation changes nothing); the usage of its counters afterwards."""
         ...
 
     async def release(self, reservation: Reservation) -> tuple[CounterUsage, ...]:

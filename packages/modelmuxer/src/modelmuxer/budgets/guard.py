@@ -6,13 +6,16 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Awaitable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelmuxer._breaker import CircuitBreaker
+from modelmuxer._shared import SharedState, Unavailable
 from modelmuxer.budgets import _pipeline
+from modelmuxer.budgets._retry import Unsettled
 from modelmuxer.budgets.base import BudgetStore, Clock, CounterFull, Reservation, system_clock
 from modelmuxer.budgets.model import (
     EACH,
@@ -25,12 +28,14 @@ from modelmuxer.budgets.model import (
     to_usd,
     window_of,
 )
-from modelmuxer.errors import BudgetExceeded
+from modelmuxer.errors import BudgetExceeded, SharedStateUnavailable
 from modelmuxer.hookspecs import hookimpl
 from modelmuxer.types import Identity, ModelCard
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
+
+    import pluggy
 
     from modelmuxer.backends.base import ModelCall, ModelResponse, StreamDelta
     from modelmuxer.budgets.settings import BudgetSettings
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetGuard", "BudgetLine"]
 
+T = TypeVar("T")
 _log = logging.getLogger("modelmuxer.budgets")
 #: counters whose last-seen usage is kept for routing
 _MAX_SEEN = 10_000
@@ -107,6 +113,11 @@ class BudgetGuard:
     :param low_water: below this fraction of a budget left, routing leans towards cost.
     :param cost_weight: / :param quality_target: the muxer's routing settings, the starting
         point of the shift towards cost.
+    :param shared: the bounded, breaker-guarded access to a shared store and its
+        ``on_unavailable`` rule (``None``: calls go to the store as they are). With rule
+        ``open`` a call is let through unbudgeted while the store is unreachable; with
+        ``closed`` it is refused with :class:`~modelmuxer.errors.SharedStateUnavailable`. A
+        settlement that cannot reach the store is retried until it does (or the guard closes).
     """
 
     def __init__(
@@ -119,8 +130,10 @@ class BudgetGuard:
         cost_weight: float = 0.35,
         quality_target: float = 0.8,
         clock: Clock = system_clock,
+        shared: SharedState | None = None,
     ) -> None:
         self.store = store
+        self.shared = shared
         self.lease_s = lease_s
         self.low_water = low_water
         self.cost_weight = cost_weight
@@ -129,14 +142,21 @@ class BudgetGuard:
         self._budgets: dict[str, Budget] = {}
         self._seen: dict[str, CounterUsage] = {}  # last usage seen per counter key (routing)
         self._background: set[asyncio.Task[Any]] = set()
+        #: settle / release operations the shared store missed, retried until it answers
+        self._unsettled = Unsettled(shared, self._spawn) if shared is not None else None
         for budget in budgets:
             self.set_budget(budget)
 
     @classmethod
     def from_settings(
-        cls, budgets: BudgetSettings, muxer: MuxerSettings | None = None
+        cls,
+        budgets: BudgetSettings,
+        muxer: MuxerSettings | None = None,
+        *,
+        events: pluggy.PluginManager | None = None,
     ) -> BudgetGuard:
-        """The guard ``budgets`` describes, leaning from ``muxer``'s routing settings."""
+        """The guard ``budgets`` describes, leaning from ``muxer``'s routing settings;
+        ``events``: where ``shared_state.unavailable`` is emitted."""
         return cls(
             budgets.build_store(),
             budgets.budgets,
@@ -144,6 +164,7 @@ class BudgetGuard:
             low_water=budgets.low_water,
             cost_weight=0.35 if muxer is None else muxer.cost_weight,
             quality_target=0.8 if muxer is None else muxer.quality_target,
+            shared=_shared_state(budgets, events),
         )
 
     # -- the set of budgets -------------------------------------------------------------------
@@ -194,14 +215,21 @@ class BudgetGuard:
     # -- reserve / settle / release -----------------------------------------------------------
 
     async def reserve(
-        self, identity: Identity, model: ModelCard | str | None, worst_case_usd: float | Decimal
+        self,
+        identity: Identity,
+        model: ModelCard | str | None,
+        worst_case_usd: float | Decimal,
+        ctx: RequestContext | None = None,
     ) -> Reservation:
         """Reserve ``worst_case_usd`` on every budget that limits ``identity``, atomically.
 
-        Settle or release the reservation exactly once. With no budget applying, the
-        reservation is empty and touches no store.
+        Settle or release the reservation exactly once. With no budget applying, or while the
+        store is unreachable and ``on_unavailable`` is ``open``, the reservation is empty and
+        touches no store. ``ctx``: the request, for the events emitted.
 
         :raises BudgetExceeded: a budget cannot cover it; nothing was reserved.
+        :raises SharedStateUnavailable: the store is unreachable and ``on_unavailable`` is
+            ``closed``.
         """
         lines = self.lines(identity)
         amount = nano_ceil(worst_case_usd)
@@ -209,17 +237,26 @@ class BudgetGuard:
         if not lines:
             return Reservation(rid, (), amount, math.inf)
         counters = tuple(line.counter for line in lines)
+        lost = Reservation(rid, counters, amount, math.inf)
         try:
-            reservation = await self.store.reserve(rid, counters, amount, self.lease_s)
+            reservation = await self._io(
+                lambda: self.store.reserve(rid, counters, amount, self.lease_s)
+            )
         except CounterFull as full:
             self._seen[full.counter.key] = full.usage
             line = next(x for x in lines if x.counter.key == full.counter.key)
             name = model.id if isinstance(model, ModelCard) else model
             raise line.exceeded(full.usage, amount, name) from None
+        except Unavailable as exc:
+            assert self.shared is not None  # only a shared store is ever unavailable
+            assert self._unsettled is not None
+            if not exc.skipped:  # it may have been made before the timeout: give it back
+                self._unsettled.add(lambda: self.store.release(lost), f"release of {rid}")
+            self.shared.unavailable(exc, ctx)
+            return Reservation(rid, (), amount, math.inf)  # rule 'open': unbudgeted
         except asyncio.CancelledError:
             # the reservation may have been made: give it back (its lease covers a failure)
-            lost = Reservation(rid, counters, amount, math.inf)
-            self._spawn(self.store.release(lost), f"release of reservation {rid}")
+            self._spawn(self._io(lambda: self.store.release(lost)), f"release of reservation {rid}")
             raise
         self._remember(counters, reservation.usage)
         return reservation
@@ -227,13 +264,15 @@ class BudgetGuard:
     async def settle(self, reservation: Reservation, actual_usd: float | Decimal) -> None:
         """Charge the actual cost and drop the reservation (shielded from cancellation)."""
         if reservation.counters:
-            usage = self.store.settle(reservation, to_usd(actual_usd))
-            await self._finish(reservation, usage, "settle")
+            actual = to_usd(actual_usd)
+            await self._finish(
+                reservation, lambda: self.store.settle(reservation, actual), "settle"
+            )
 
     async def release(self, reservation: Reservation) -> None:
         """Drop the reservation without charging anything (shielded from cancellation)."""
         if reservation.counters:
-            await self._finish(reservation, self.store.release(reservation), "release")
+            await self._finish(reservation, lambda: self.store.release(reservation), "release")
 
     # -- hooks --------------------------------------------------------------------------------
 
@@ -307,16 +346,43 @@ class BudgetGuard:
         ]
 
     async def aclose(self) -> None:
-        """Wait for pending settlements, then close the store."""
+        """Wait for pending settlements (one last try for those the store missed), then close
+        the store."""
+        if self._unsettled is not None:
+            await self._unsettled.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        await self.store.aclose()
+        if self._unsettled:
+            _log.error(
+                "budgets: %d settlements never reached the store; their reservations are "
+                "released when their leases end, without the cost",
+                len(self._unsettled),
+            )
+        if self.shared is None:
+            await self.store.aclose()
+        else:
+            await self.shared.aclose(self.store.aclose)
 
     # -- internals ----------------------------------------------------------------------------
 
+    async def _io(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run a store operation, bounded and behind the breaker when the store is shared.
+
+        :raises Unavailable: the shared store did not answer.
+        """
+        if self.shared is None:
+            return await operation()
+        return await self.shared.acall(operation)
+
     async def _states(self, lines: Sequence[BudgetLine]) -> list[BudgetState]:
         counters = [line.counter for line in lines]
-        usage = await self.store.usage(counters) if counters else ()
+        try:
+            usage = await self._io(lambda: self.store.usage(counters)) if counters else ()
+        except Unavailable as exc:
+            assert self.shared is not None
+            raise SharedStateUnavailable(
+                component="budgets", backend=self.shared.backend, retry_after_s=exc.retry_after_s
+            ) from None
         self._remember(counters, usage)
         return [line.state(u) for line, u in zip(lines, usage, strict=True)]
 
@@ -331,18 +397,33 @@ class BudgetGuard:
     async def _finish(
         self,
         reservation: Reservation,
-        operation: Awaitable[tuple[CounterUsage, ...]],
+        operation: Callable[[], Awaitable[tuple[CounterUsage, ...]]],
         what: str,
     ) -> None:
-        """Run a settle / release to its end even if the caller is cancelled meanwhile."""
-        task = self._spawn(operation, f"{what} of reservation {reservation.id}")
+        """Run a settle / release to its end even if the caller is cancelled meanwhile; one
+        that cannot reach the store is retried later."""
+        label = f"{what} of reservation {reservation.id}"
+        task = self._spawn(self._settlement(operation, label), label)
         try:
             usage = await asyncio.shield(task)
         except asyncio.CancelledError:
             raise
         except Exception:  # logged by _spawn; the lease reclaims the reservation
             return
-        self._remember(reservation.counters, usage)
+        if usage is not None:
+            self._remember(reservation.counters, usage)
+
+    async def _settlement(
+        self, operation: Callable[[], Awaitable[tuple[CounterUsage, ...]]], label: str
+    ) -> tuple[CounterUsage, ...] | None:
+        try:
+            return await self._io(operation)
+        except Unavailable as exc:
+            assert self.shared is not None
+            assert self._unsettled is not None
+            self._unsettled.add(operation, label)
+            self.shared.unavailable(exc, refusable=False)
+            return None
 
     def _spawn(self, operation: Awaitable[Any], what: str) -> asyncio.Task[Any]:
         """A task that runs to its end whatever happens to its caller; failures are logged
@@ -357,3 +438,30 @@ class BudgetGuard:
 
         task.add_done_callback(done)
         return task
+
+
+def _shared_state(
+    settings: BudgetSettings, events: pluggy.PluginManager | None
+) -> SharedState | None:
+    """The bounded, breaker-guarded access to the store ``settings`` name (``None`` for one
+    in memory)."""
+    kind = settings.backend_kind
+    if kind == "redis":
+        from modelmuxer.budgets.redis import unavailable_errors
+    elif kind == "postgresql":
+        from modelmuxer.budgets.postgres import unavailable_errors
+    else:  # memory (an unknown backend never gets here: build_store refused it)
+        return None
+    breaker = CircuitBreaker(
+        failures=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+    )
+    return SharedState(
+        "budgets",
+        kind,
+        timeout_s=settings.timeout_s,
+        breaker=breaker,
+        errors=unavailable_errors(),
+        rule=settings.on_unavailable,
+        events=events,
+        own_loop=True,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,12 +37,21 @@ class MemoryBudgetStore:
 
     Each operation runs under a lock without awaiting anything, so it is atomic for every task
     and thread of the process. Counters of ended windows are dropped ``retention_s`` after their
-    window ends.
+    window ends; settled reservations are remembered (settling again is a no-op) for
+    ``settled_kept_s`` after their lease.
     """
 
-    def __init__(self, *, clock: Clock = system_clock, retention_s: float = 86_400.0) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock = system_clock,
+        retention_s: float = 86_400.0,
+        settled_kept_s: float = 600.0,
+    ) -> None:
         self._clock = clock
         self._retention_s = retention_s
+        self._settled_kept_s = settled_kept_s
+        self._settled: dict[str, float] = {}  # reservation id -> remembered until
         self._cells: dict[str, _Cell] = {}
         self._leases: dict[str, _Lease] = {}
         self._expiries: list[tuple[float, str]] = []  # a heap: the next lease to end first
@@ -69,8 +79,13 @@ class MemoryBudgetStore:
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> tuple[CounterUsage, ...]:
         with self._lock:
-            lease = self._leases.pop(reservation.id, None)
             cells = [self._cell(counter) for counter in reservation.counters]
+            if reservation.id in self._settled:
+                return tuple(cell.usage() for cell in cells)
+            now = self._clock()
+            end = reservation.expires_at if math.isfinite(reservation.expires_at) else now
+            self._settled[reservation.id] = max(end, now) + self._settled_kept_s
+            lease = self._leases.pop(reservation.id, None)
             for cell in cells:
                 if lease is not None:
                     cell.reserved -= lease.amount
@@ -128,6 +143,8 @@ class MemoryBudgetStore:
         if now - self._swept_at >= 60.0:  # old windows' counters: a full scan, once a minute
             self._swept_at = now
             self._drop_stale_counters(now)
+            for rid in [r for r, until in self._settled.items() if until <= now]:
+                del self._settled[rid]
         return released
 
     def _drop_stale_counters(self, now: float) -> None:

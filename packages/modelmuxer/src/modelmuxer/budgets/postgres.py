@@ -10,11 +10,16 @@ order), one statement that adds the amount only where the limit holds::
 
 No row back means the limit would be exceeded: the transaction rolls back, so a reservation
 over several budgets is all or nothing. Deadlocks and serialization failures are retried.
+
+A settled reservation's id is kept in ``<t>_settled`` for a while after its lease: settling it
+again changes nothing (a settlement whose answer was lost in an outage is retried, and the
+first attempt may have committed after all).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
@@ -26,12 +31,14 @@ from modelmuxer.budgets.model import Counter, CounterUsage
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["PostgresBudgetStore"]
+__all__ = ["PostgresBudgetStore", "unavailable_errors"]
 
 _T = TypeVar("_T")
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 _ATTEMPTS = 5
+#: how long after its lease a settled reservation is remembered (settling it again is a no-op)
+_SETTLED_KEPT_S = 600.0
 
 
 class PostgresBudgetStore:
@@ -42,6 +49,8 @@ class PostgresBudgetStore:
         on first use.
     :param sweep_interval_s: expired leases are reclaimed before a reservation at most this
         often per process (0: before every reservation).
+    :param timeout_s: connect timeout of the engine built from ``url`` (``None``: asyncpg's);
+        the guard also bounds each operation.
     """
 
     def __init__(
@@ -52,6 +61,7 @@ class PostgresBudgetStore:
         table_prefix: str = "modelmuxer_budget",
         sweep_interval_s: float = 5.0,
         clock: Clock = system_clock,
+        timeout_s: float | None = None,
     ) -> None:
         if not _NAME.fullmatch(table_prefix):
             raise ValueError(f"table_prefix {table_prefix!r}: use lower-case letters, digits, _")
@@ -60,10 +70,12 @@ class PostgresBudgetStore:
                 raise ValueError("PostgresBudgetStore needs a url or an engine")
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            engine = create_async_engine(url, pool_size=10, max_overflow=10)
+            connect = {} if timeout_s is None else {"timeout": timeout_s}
+            engine = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=connect)
         self._engine = engine
         self._counters = f"{table_prefix}_counters"
         self._leases = f"{table_prefix}_leases"
+        self._settled = f"{table_prefix}_settled"
         self._sweep_interval_s = sweep_interval_s
         self._swept_at = float("-inf")
         self._clock = clock
@@ -94,7 +106,13 @@ class PostgresBudgetStore:
     async def settle(self, reservation: Reservation, actual: Decimal) -> tuple[CounterUsage, ...]:
         await self._prepare()
 
+        now = self._clock()
+        lease_end = reservation.expires_at if math.isfinite(reservation.expires_at) else now
+        done_until = max(lease_end, now) + _SETTLED_KEPT_S
+
         async def attempt(conn: AsyncConnection) -> tuple[CounterUsage, ...]:
+            if not await self._mark_settled(conn, reservation.id, done_until):
+                return await self._usage_in(conn, reservation.counters)
             held = await self._drop_leases(conn, "id = :id", {"id": reservation.id})
             changes = {c.key: (-held.get(c.key, Decimal(0)), actual) for c in reservation.counters}
             after = await self._apply(conn, changes)
@@ -114,21 +132,19 @@ class PostgresBudgetStore:
 
     async def usage(self, counters: Sequence[Counter]) -> tuple[CounterUsage, ...]:
         await self._prepare()
-        from sqlalchemy import bindparam, text
-
-        sql = text(
-            f"SELECT key, spent, reserved FROM {self._counters} WHERE key IN :keys"
-        ).bindparams(bindparam("keys", expanding=True))
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(sql, {"keys": [c.key for c in counters]})).all()
-        found = {row[0]: CounterUsage(row[1], row[2]) for row in rows}
-        return tuple(found.get(c.key, CounterUsage()) for c in counters)
+            return await self._usage_in(conn, counters)
 
     async def reclaim_expired(self) -> int:
         await self._prepare()
+        from sqlalchemy import text
+
         now = self._clock()
 
         async def attempt(conn: AsyncConnection) -> int:
+            await conn.execute(
+                text(f"DELETE FROM {self._settled} WHERE until <= :now"), {"now": now}
+            )
             held = await self._drop_leases(conn, "expires_at <= :now", {"now": now}, count=True)
             released = int(held.pop("", Decimal(0)))
             await self._apply(conn, {key: (-amt, Decimal(0)) for key, amt in held.items()})
@@ -144,10 +160,34 @@ class PostgresBudgetStore:
         from sqlalchemy import text
 
         async with self._engine.begin() as conn:
-            await conn.execute(text(f"DROP TABLE IF EXISTS {self._leases}, {self._counters}"))
+            await conn.execute(
+                text(f"DROP TABLE IF EXISTS {self._settled}, {self._leases}, {self._counters}")
+            )
         self._ready = False
 
     # -- internals --------------------------------------------------------------------------
+
+    async def _usage_in(
+        self, conn: AsyncConnection, counters: Sequence[Counter]
+    ) -> tuple[CounterUsage, ...]:
+        from sqlalchemy import bindparam, text
+
+        sql = text(
+            f"SELECT key, spent, reserved FROM {self._counters} WHERE key IN :keys"
+        ).bindparams(bindparam("keys", expanding=True))
+        rows = (await conn.execute(sql, {"keys": [c.key for c in counters]})).all()
+        found = {row[0]: CounterUsage(row[1], row[2]) for row in rows}
+        return tuple(found.get(c.key, CounterUsage()) for c in counters)
+
+    async def _mark_settled(self, conn: AsyncConnection, reservation_id: str, until: float) -> bool:
+        """Remember the reservation as settled; ``False`` if it already was."""
+        from sqlalchemy import text
+
+        sql = text(
+            f"INSERT INTO {self._settled} (id, until) VALUES (:id, :until) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id"
+        )
+        return (await conn.execute(sql, {"id": reservation_id, "until": until})).first() is not None
 
     async def _reserve_in(
         self,
@@ -254,8 +294,20 @@ class PostgresBudgetStore:
             "amount numeric(30, 9) NOT NULL, expires_at double precision NOT NULL, "
             "PRIMARY KEY (id, key))",
             f"CREATE INDEX IF NOT EXISTS {self._leases}_expiry ON {self._leases} (expires_at)",
+            f"CREATE TABLE IF NOT EXISTS {self._settled} (id text PRIMARY KEY, "
+            "until double precision NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {self._settled}_until ON {self._settled} (until)",
         ]
         async with self._engine.begin() as conn:
             await conn.execute(lock, {"name": self._counters})
             for statement in statements:
                 await conn.execute(text(statement))
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """What an unreachable or failing PostgreSQL raises (the guard's breaker counts these):
+    driver errors, a full pool, and sockets that fail before the driver wraps them."""
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return (DBAPIError, PoolTimeout, OSError)

@@ -7,6 +7,7 @@ exactly up to 2**53 nano-dollars, about $9 million per counter). The scripts are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -19,9 +20,11 @@ from modelmuxer.budgets.model import QUANTUM, Counter, CounterUsage
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["RedisBudgetStore"]
+__all__ = ["RedisBudgetStore", "unavailable_errors"]
 
 _NANO = Decimal(1) / QUANTUM
+#: how long after its lease a settled reservation is remembered (settling it again is a no-op)
+_SETTLED_KEPT_S = 600.0
 
 
 def _nano(amount: Decimal) -> str:
@@ -40,6 +43,8 @@ class RedisBudgetStore:
         deployment or test.
     :param retention_s: how long a counter is kept after its window ends (for reports).
     :param clock: seconds since the epoch; the leases and windows follow it.
+    :param timeout_s: socket connect and read timeout of the client built from ``url``
+        (``None``: redis-py's defaults); the guard also bounds each operation.
     """
 
     def __init__(
@@ -50,13 +55,21 @@ class RedisBudgetStore:
         namespace: str = "modelmuxer:budgets",
         retention_s: float = 35 * 86_400.0,
         clock: Clock = system_clock,
+        timeout_s: float | None = None,
     ) -> None:
         if client is None:
             if url is None:
                 raise ValueError("RedisBudgetStore needs a url or a client")
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
 
-            client = Redis.from_url(url)
+            client = Redis.from_url(
+                url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                retry=Retry(NoBackoff(), 0),  # a retry would double what a dead Redis costs
+            )
         self._redis = client
         self._prefix = f"{{{namespace}}}"
         self._leases = f"{self._prefix}:leases"
@@ -103,9 +116,14 @@ class RedisBudgetStore:
         return Reservation(reservation_id, tuple(counters), amount, expires_at, _pairs(out[1:]))
 
     async def settle(self, reservation: Reservation, actual: Decimal) -> tuple[CounterUsage, ...]:
-        keys = [self._leases, self._record_prefix + reservation.id]
+        marker = f"{self._prefix}:d:{reservation.id}"
+        keys = [self._leases, self._record_prefix + reservation.id, marker]
         keys += [self._key(c) for c in reservation.counters]
-        args = [reservation.id, _nano(actual)]
+        # remembered a while after the lease: a retried settlement is not charged twice
+        now = self._clock()
+        lease_end = reservation.expires_at if math.isfinite(reservation.expires_at) else now
+        done_until = max(lease_end, now) + _SETTLED_KEPT_S
+        args: list[Any] = [reservation.id, _nano(actual), int(done_until * 1000)]
         args += [self._expiry_ms(c.expires_at) for c in reservation.counters]
         return _pairs(await self._settle(keys=keys, args=args))
 
@@ -131,3 +149,10 @@ class RedisBudgetStore:
 
 def _pairs(flat: Sequence[Any]) -> tuple[CounterUsage, ...]:
     return tuple(CounterUsage(_usd(flat[i]), _usd(flat[i + 1])) for i in range(0, len(flat), 2))
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """What an unreachable or failing Redis raises (the guard's breaker counts these)."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError)

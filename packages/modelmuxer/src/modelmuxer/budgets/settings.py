@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelmuxer._secrets import SecretUrl
+from modelmuxer._shared import OnUnavailable
 from modelmuxer.budgets.base import BudgetStore, Clock, system_clock
 from modelmuxer.budgets.model import Budget
 
@@ -21,7 +25,10 @@ class BudgetSettings(BaseModel):
     enabled: bool | None = Field(
         default=None, description="guard calls; default: on when any budget is configured"
     )
-    backend: str = Field(default="memory", min_length=1)
+    backend: SecretUrl = Field(
+        default=SecretUrl("memory"),
+        description="memory, or a Redis / PostgreSQL URL (its password is masked when shown)",
+    )
     budgets: list[Budget] = Field(default_factory=list)
     namespace: str = Field(
         default="modelmuxer:budgets", min_length=1, description="Redis key prefix"
@@ -37,15 +44,41 @@ class BudgetSettings(BaseModel):
     low_water: float = Field(
         default=0.5, ge=0.0, le=1.0, description="below this fraction left, prefer cheaper models"
     )
+    timeout_s: float = Field(
+        default=0.2, gt=0.0, le=30.0, description="timeout of every Redis / PostgreSQL operation"
+    )
+    on_unavailable: OnUnavailable = Field(
+        default="open",
+        description="store unreachable: 'open' admits calls without budgets, 'closed' refuses "
+        "them (SharedStateUnavailable)",
+    )
+    breaker_failures: int = Field(
+        default=3, ge=1, description="consecutive store failures that open the breaker"
+    )
+    breaker_cooldown_s: float = Field(
+        default=5.0, gt=0.0, description="how long the store is skipped before a probe"
+    )
 
     @property
     def active(self) -> bool:
         """Whether a muxer builds a guard (``enabled``, or budgets configured)."""
         return bool(self.budgets) if self.enabled is None else self.enabled
 
+    @property
+    def backend_kind(self) -> Literal["memory", "redis", "postgresql"] | None:
+        """Which kind of store ``backend`` names (``None``: none this version knows)."""
+        backend = self.backend.get_secret_value()
+        if backend == "memory":
+            return "memory"
+        if backend.startswith(("redis://", "rediss://", "unix://")):
+            return "redis"
+        if backend.startswith("postgresql"):
+            return "postgresql"
+        return None
+
     def build_store(self, clock: Clock = system_clock) -> BudgetStore:
         """The store ``backend`` names (connections open lazily, at first use)."""
-        backend = self.backend
+        backend = self.backend.get_secret_value()
         if backend == "memory":
             from modelmuxer.budgets.memory import MemoryBudgetStore
 
@@ -53,12 +86,16 @@ class BudgetSettings(BaseModel):
         if backend.startswith(("redis://", "rediss://", "unix://")):
             from modelmuxer.budgets.redis import RedisBudgetStore
 
-            return RedisBudgetStore(backend, namespace=self.namespace, clock=clock)
+            return RedisBudgetStore(
+                backend, namespace=self.namespace, clock=clock, timeout_s=self.timeout_s
+            )
         if backend.startswith("postgresql"):
             from modelmuxer.budgets.postgres import PostgresBudgetStore
 
-            return PostgresBudgetStore(backend, table_prefix=self.table_prefix, clock=clock)
+            return PostgresBudgetStore(
+                backend, table_prefix=self.table_prefix, clock=clock, timeout_s=self.timeout_s
+            )
         raise ValueError(
-            f"budget backend {backend!r}: use 'memory', a redis:// URL or a "
+            f"budget backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "
             "postgresql+asyncpg:// URL"
         )

@@ -8,8 +8,8 @@ configured by :class:`CacheSettings` (the ``cache`` setting). See ``docs/caching
 The Redis backend (redis-py) and the semantic cache (numpy) load only when configured.
 """
 
+from modelmuxer._breaker import CircuitBreaker
 from modelmuxer.cache.answers import AnswerStore, MemoryAnswers
-from modelmuxer.cache.breaker import CircuitBreaker
 from modelmuxer.cache.decisions import DecisionCache
 from modelmuxer.cache.embedders import Embedder, EmbedderRegistry, HashedNgramEmbedder
 from modelmuxer.cache.factory import build_decision_cache, build_response_cache

@@ -16,7 +16,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from modelmuxer.cache.breaker import CircuitBreaker
+from modelmuxer._breaker import CircuitBreaker
+from modelmuxer._secrets import redact_url
 from modelmuxer.errors import ConfigError
 from modelmuxer.types import Completion
 
@@ -31,7 +32,8 @@ def check_url(url: str) -> None:
     try:
         aredis.connection.parse_url(url)
     except ValueError as exc:
-        raise ConfigError(f"cache.redis_url {url!r} is not a Redis URL: {exc}") from None
+        shown = redact_url(url)
+        raise ConfigError(f"cache.redis_url {shown!r} is not a Redis URL: {exc}") from None
 
 
 class GuardedRedis:

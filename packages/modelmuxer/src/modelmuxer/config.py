@@ -14,12 +14,18 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from modelmuxer.audit.settings import AuditSettings
 from modelmuxer.budgets.settings import BudgetSettings
 from modelmuxer.cache.settings import CacheSettings
 from modelmuxer.catalog import ModelSpec
 from modelmuxer.errors import ConfigError
 from modelmuxer.ledger.settings import LedgerSettings
+from modelmuxer.limits.settings import LimitSettings
+from modelmuxer.policies.settings import PolicySettings
+from modelmuxer.privacy.settings import PrivacySettings
+from modelmuxer.reliability.settings import ReliabilitySettings
 from modelmuxer.strategies.base import StrategySettings
+from modelmuxer.telemetry.settings import TelemetrySettings
 
 __all__ = ["MuxerSettings", "load_settings"]
 
@@ -78,6 +84,35 @@ class MuxerSettings(BaseSettings):
     budgets: BudgetSettings = Field(
         default_factory=BudgetSettings,
         description="USD budgets (on when any is configured; counters in memory, Redis or PG)",
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings,
+        description="PII redaction: placeholders before anything leaves the process, values "
+        "restored in the answer (off unless privacy.redact)",
+    )
+    policies: PolicySettings = Field(
+        default_factory=PolicySettings,
+        description="access policies: which identities may use which models, providers and "
+        "tiers, at what cost, and where PII may go (off until a rule is set)",
+    )
+    audit: AuditSettings = Field(
+        default_factory=AuditSettings,
+        description="the hash-chained audit log, one entry per request (off unless "
+        "audit.enabled; kept in the ledger's database)",
+    )
+    reliability: ReliabilitySettings = Field(
+        default_factory=ReliabilitySettings,
+        description="retries, fallback to the next-best model and per-model circuit breakers",
+    )
+    limits: LimitSettings = Field(
+        default_factory=LimitSettings,
+        description="rate limits on requests and tokens (on when any is configured; counters "
+        "in memory or Redis)",
+    )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings,
+        description="Prometheus metrics, OpenTelemetry spans, structured logs (each off "
+        "unless set)",
     )
 
     @field_validator("models", mode="before")

@@ -10,18 +10,28 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelmuxer.types import Usage
 
 __all__ = [
     "BudgetExceeded",
+    "CircuitOpen",
     "ConfigError",
     "InvalidRequest",
+    "InvalidToken",
     "ModelMuxerError",
     "NoEligibleModel",
     "PluginError",
     "ProviderError",
     "ProviderTimeout",
+    "RateLimited",
     "RateLimitedByProvider",
     "RequestRejected",
+    "SensitiveDataError",
+    "SharedStateUnavailable",
+    "StreamInterrupted",
     "UnknownModel",
     "UnknownStrategy",
 ]
@@ -171,3 +181,132 @@ class RateLimitedByProvider(ProviderError):
         super().__init__(
             message, model=model, status_code=429, retryable=True, retry_after_s=retry_after_s
         )
+
+
+class RateLimited(ModelMuxerError):
+    """A rate limit refused the request; nothing was counted for it.
+
+    ``scope`` (``user``, ``org``, ``project``, ``model`` or ``global``) and ``subject`` (the
+    user / org / project / model id; ``None`` for ``global``) name the limit; ``kind`` is
+    ``requests`` or ``tokens``; ``limit`` is how many per ``window_s`` seconds (a sliding
+    window); ``retry_after_s`` is when a request would be admitted again, if nothing else
+    arrives meanwhile.
+    """
+
+    def __init__(
+        self,
+        *,
+        scope: str,
+        subject: str | None,
+        kind: str,
+        limit: int,
+        window_s: float,
+        retry_after_s: float,
+    ) -> None:
+        self.scope = scope
+        self.subject = subject
+        self.kind = kind
+        self.limit = limit
+        self.window_s = window_s
+        self.retry_after_s = retry_after_s
+        who = scope if subject is None else f"{scope} {subject}"
+        spent = "reached" if kind == "requests" else "used up"
+        super().__init__(
+            f"rate limit of {who}: {limit} {kind} per {window_s:g} s {spent}; "
+            f"retry in {retry_after_s:.2f} s, or raise the limit"
+        )
+
+
+class SharedStateUnavailable(ModelMuxerError):
+    """Shared state (Redis, PostgreSQL) could not be reached and the component fails closed.
+
+    ``component`` is ``limits`` or ``budgets``; ``backend`` is ``redis`` or ``postgresql``;
+    ``retry_after_s`` is when the next attempt to reach it is made. Nothing was admitted or
+    reserved.
+    """
+
+    def __init__(self, *, component: str, backend: str, retry_after_s: float) -> None:
+        self.component = component
+        self.backend = backend
+        self.retry_after_s = retry_after_s
+        super().__init__(
+            f"the {component} store ({backend}) is unreachable and {component}.on_unavailable "
+            f"is 'closed', so this request is refused; retry in {retry_after_s:.2f} s, restore "
+            f"{backend}, or set {component}.on_unavailable='open' to admit requests "
+            "without it while it is down"
+        )
+
+
+class InvalidToken(ModelMuxerError):
+    """A JWT was refused, so no identity comes from it.
+
+    ``reason`` is one of ``malformed``, ``algorithm`` (not among the accepted ones, e.g.
+    ``none`` or an HS/RS swap), ``key`` (no key fits it), ``signature``, ``expired``,
+    ``not_yet_valid``, ``audience``, ``issuer``, ``claims`` (a required claim is missing or
+    invalid). The message never contains the token.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"invalid token ({reason}): {detail}")
+
+
+class CircuitOpen(ProviderError):
+    """The model's circuit breaker is open: it failed repeatedly, so it is not called for now.
+
+    Routing leaves such models out (the exclusion reason starts with ``circuit open``); this
+    error is raised only when a model's breaker opened after routing chose it and nothing else
+    could answer. ``retry_in_s`` is when a probe call will be let through.
+    """
+
+    def __init__(self, *, model: str, failures: int, retry_in_s: float) -> None:
+        self.failures = failures
+        self.retry_in_s = retry_in_s
+        super().__init__(
+            f"circuit open after {failures} failures; a probe call is let through in "
+            f"{retry_in_s:.1f} s. Add another candidate model to fall back to, or wait",
+            model=model,
+            retryable=True,
+        )
+
+
+class StreamInterrupted(ProviderError):
+    """A stream failed after part of the answer was delivered; nothing was retried.
+
+    Retrying or falling back at this point would send the consumer the beginning of the answer
+    again (or a different one), so the pipeline stops instead. ``chunks`` and ``characters``
+    are what the consumer received; ``usage`` (a :class:`~modelmuxer.types.Usage`: the prompt
+    and the tokens received) and ``cost_usd`` are what was recorded for the call; ``cause`` is
+    the provider's error. Discard the partial answer before asking again.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        chunks: int,
+        characters: int,
+        usage: Usage,
+        cost_usd: float,
+        cause: ProviderError,
+    ) -> None:
+        self.chunks = chunks
+        self.characters = characters
+        self.usage = usage
+        self.cost_usd = cost_usd
+        self.cause = cause
+        reason = str(cause)  # "<model> (HTTP 503): <what happened>": keep what happened
+        if reason.startswith(cause.model) and ": " in reason:
+            reason = reason.split(": ", 1)[1]
+        super().__init__(
+            f"the stream broke after {chunks} chunks ({characters} characters delivered) and "
+            f"was not retried, so that nothing is delivered twice: {reason}",
+            model=model,
+            status_code=cause.status_code,
+        )
+
+
+class SensitiveDataError(ModelMuxerError, TypeError):
+    """An attempt to copy, pickle or serialise an object holding PII in clear (the placeholder
+    mapping of a redacted request): it lives in memory for its request only."""

@@ -21,16 +21,17 @@ __all__ = ["EVENT_NAMES", "emit"]
 #: every event ModelMuxer emits -> what its ``data`` carries
 EVENT_NAMES: Final[Mapping[str, str]] = {
     "retry": "model, attempt (1-based), delay_s, error (the error's class name)",
-    "fallback": "from_model, to_model, reason",
+    "fallback": "from_model, to_model, reason (the error kind, e.g. rate_limit, timeout)",
     "breaker.opened": "model, failures (in the window)",
     "breaker.half_open": "model",
     "breaker.closed": "model",
-    "ratelimit.rejected": "scope (user / org / model / global), subject, kind (requests / tokens), "
-    "retry_after_s",
+    "ratelimit.rejected": "scope (user / org / project / model / global), subject, kind "
+    "(requests / tokens), retry_after_s",
     "shared_state.unavailable": "component (cache / budgets / limits / ledger), rule "
     "(open / closed), error",
     "policy.denied": "rule, model",
     "pii.redacted": "counts ({kind: count})",
+    "pii.detected": "counts ({kind: count}); privacy.mode 'detect': nothing was redacted",
 }
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from modelmuxer.backends.base import Backend, ModelCall, ModelResponse, StreamDelta
     from modelmuxer.cache.embedders import Embedder
     from modelmuxer.context import RequestContext
+    from modelmuxer.privacy.spans import PiiDetector
     from modelmuxer.strategies.base import RoutingTask, Strategy
     from modelmuxer.strategies.estimates import QualityEstimator
     from modelmuxer.types import CallRecord, Completion, Decision, ModelCard
@@ -68,6 +69,23 @@ def modelmuxer_register_embedders(register: Callable[[Embedder], None]) -> None:
         ``name`` and ``async aembed(texts) -> vectors`` (see
         :class:`~modelmuxer.cache.Embedder`); the setting ``cache.embedder`` names the one used.
         Registering a name twice is an error.
+    """
+
+
+@hookspec
+def modelmuxer_register_pii_detectors(register: Callable[[PiiDetector], None]) -> None:
+    """Register PII detectors for redaction.
+
+    Called once when a :class:`~modelmuxer.Muxer` with ``privacy.redact`` on is built; the
+    built-in detectors (emails, phones, cards, IBANs, SSNs, IP addresses, keys and secrets)
+    register here too.
+
+    :param register: call ``register(detector)`` for each detector. A detector is an object
+        with ``name``, ``kinds`` (the kinds it reports, lower-case names such as ``"person"``)
+        and ``detect(text) -> spans``, each span ``(start, end, kind)`` or
+        ``(start, end, kind, score)`` (see :class:`~modelmuxer.privacy.PiiDetector`;
+        :class:`~modelmuxer.privacy.PresidioDetector` wraps a Presidio analyzer). ``detect``
+        must not keep, log or send the text. Registering a name twice is an error.
     """
 
 

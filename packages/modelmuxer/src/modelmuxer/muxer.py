@@ -26,12 +26,18 @@ from modelmuxer.pipeline import (
 )
 from modelmuxer.pipeline.defaults import StrategyDispatcher
 from modelmuxer.plugins import BackendRegistry, StrategyRegistry, make_plugin_manager
+from modelmuxer.telemetry._telemetry import Telemetry
 from modelmuxer.types import Completion, Decision, Identity, Request, RoutingOptions, StreamChunk
 
 if TYPE_CHECKING:
+    from modelmuxer.audit.log import AuditLog
     from modelmuxer.budgets import BudgetGuard
     from modelmuxer.config import MuxerSettings
     from modelmuxer.ledger.ledger import CostLedger
+    from modelmuxer.limits import RateLimiter
+    from modelmuxer.policies.engine import PolicyEngine
+    from modelmuxer.privacy import PrivacyGuard, Redactor, StreamRestorer
+    from modelmuxer.reliability import BreakerRegistry
 
 __all__ = ["Muxer"]
 
@@ -95,7 +101,21 @@ class Muxer:
         self.cache = build_response_cache(
             self.plugins, settings.cache, candidates=self.catalog.ids(), router=self._router
         )
-        self._executor = Executor(self.plugins, self.catalog, self.backends, settings.timeout_s)
+        #: per-model circuit breakers (``settings.reliability.breaker``); ``None`` when off. The
+        #: registry registers its candidate filter itself, only while a breaker is not closed.
+        self.breakers: BreakerRegistry | None = None
+        if settings.reliability.breaker.enabled:
+            from modelmuxer.reliability import BreakerRegistry
+
+            self.breakers = BreakerRegistry(self.plugins, settings.reliability.breaker)
+        self._executor = Executor(
+            self.plugins,
+            self.catalog,
+            self.backends,
+            settings.timeout_s,
+            settings.reliability,
+            self.breakers,
+        )
         self._streamer = StreamRunner(self.plugins, self._executor)
         self._sync = SyncBridge()
         #: the budget guard (``settings.budgets``), registered as a plugin; ``None`` when off
@@ -103,7 +123,9 @@ class Muxer:
         if settings.budgets.active:
             from modelmuxer.budgets import BudgetGuard
 
-            self.budgets = BudgetGuard.from_settings(settings.budgets, settings)
+            self.budgets = BudgetGuard.from_settings(
+                settings.budgets, settings, events=self.plugins
+            )
             self.plugins.register(self.budgets, name="modelmuxer.budgets")
         #: the cost ledger (``settings.ledger``), registered as a plugin; ``None`` when disabled
         self.ledger: CostLedger | None = None
@@ -114,6 +136,39 @@ class Muxer:
             self.plugins.register(self.ledger, name="modelmuxer.ledger")
             if self.ledger.prompt_capture is not None:
                 self.plugins.register(self.ledger.prompt_capture, name="modelmuxer.ledger.prompts")
+        #: PII redaction (``settings.privacy``); ``None`` when off. Its built-in detectors are
+        #: registered as the plugin ``modelmuxer.privacy.detectors``.
+        self.privacy: PrivacyGuard | None = None
+        if settings.privacy.active:
+            from modelmuxer.privacy import PrivacyGuard
+
+            self.privacy = PrivacyGuard(self.plugins, settings.privacy)
+        #: the access policies (``settings.policies``), registered as a plugin; ``None`` when off
+        self.policies: PolicyEngine | None = None
+        if settings.policies.active:
+            from modelmuxer.policies.engine import PolicyEngine
+
+            self.policies = PolicyEngine(settings.policies, self.plugins)
+            self.plugins.register(self.policies, name="modelmuxer.policies")
+        #: the audit log (``settings.audit``), registered as a plugin; ``None`` when disabled
+        self.audit: AuditLog | None = None
+        if settings.audit.enabled:
+            from modelmuxer.audit.log import AuditLog  # SQLAlchemy: only when used
+
+            self.audit = AuditLog(settings.audit, url=settings.ledger.resolved_url())
+            self.plugins.register(self.audit, name="modelmuxer.audit")
+        #: the rate limiter (``settings.limits``), registered as a plugin; ``None`` when off
+        self.limits: RateLimiter | None = None
+        if settings.limits.active:
+            from modelmuxer.limits import RateLimiter
+
+            self.limits = RateLimiter.from_settings(settings.limits, events=self.plugins)
+            self.plugins.register(self.limits, name="modelmuxer.limits")
+        #: metrics, spans and structured logs (``settings.telemetry``): each off unless set, or
+        #: switched on later (``muxer.telemetry.enable_metrics()``...)
+        self.telemetry = Telemetry(
+            self.plugins, settings.telemetry, catalog=self.catalog, budgets=self.budgets
+        )
 
     # -- construction -------------------------------------------------------------------------
 
@@ -146,9 +201,15 @@ class Muxer:
         return _build(messages, kwargs)
 
     def route(self, messages: MessagesLike | Request, **kwargs: Any) -> Decision:
-        """The :class:`Decision` for a request, without calling any model."""
+        """The :class:`Decision` for a request, without calling any model.
+
+        With PII redaction on, the request is redacted as a call would redact it (so this is
+        the decision a call makes) and ``ctx.state["pii_counts"]`` is set for policies.
+        """
         ctx = self._start(_build(messages, kwargs), stream=False)
         self._admit(ctx)
+        if self.privacy is not None:
+            self.privacy.route(ctx)
         return self._router.route(ctx)
 
     async def aroute(self, messages: MessagesLike | Request, **kwargs: Any) -> Decision:
@@ -168,8 +229,11 @@ class Muxer:
         ``response_format``, ``stop``, ``seed``, ``top_p``, ``timeout_s``).
         """
         ctx = self._start(_build(messages, kwargs), stream=False)
+        redactor: Redactor | None = None
         try:
             self._admit(ctx)
+            if self.privacy is not None:  # from here on, everything sees placeholders
+                redactor = self.privacy.redact(ctx)
             completion = await self.cache.lookup(ctx)
             if completion is None:
                 completion = await self._executor.run(ctx, self._router.route(ctx))
@@ -177,7 +241,9 @@ class Muxer:
         except BaseException as exc:
             self._end(ctx, None, exc)
             raise
-        self._end(ctx, completion, None)
+        self._end(ctx, completion, None)  # plugins see the answer as the model wrote it
+        if redactor is not None:
+            return redactor.restore_completion(completion)
         return completion
 
     async def astream(
@@ -191,12 +257,19 @@ class Muxer:
         """
         ctx = self._start(_build(messages, kwargs), stream=True)
         completion: Completion | None = None
+        restorer: StreamRestorer | None = None
         try:
             self._admit(ctx)
+            if self.privacy is not None:  # from here on, everything sees placeholders
+                restorer = self.privacy.redact_stream(ctx)
             completion = await self.cache.lookup(ctx)
             chunks = replay(completion) if completion is not None else None
             for chunk in chunks or ():
-                yield chunk
+                if restorer is None:
+                    yield chunk
+                else:
+                    for piece in restorer.feed(chunk):
+                        yield piece
             if chunks is None:
                 decision = self._router.route(ctx)
                 # Close the inner stream here, not at garbage collection, so an early stop is
@@ -206,7 +279,11 @@ class Muxer:
                         if chunk.completion is not None:
                             chunk = await self.cache.stored_chunk(ctx, chunk)
                             completion = chunk.completion
-                        yield chunk
+                        if restorer is None:
+                            yield chunk
+                        else:  # a placeholder split across chunks is held back until whole
+                            for piece in restorer.feed(chunk):
+                                yield piece
         except BaseException as exc:
             self._end(ctx, None, exc)
             raise
@@ -231,18 +308,28 @@ class Muxer:
             self._sync.run(self._release())
         elif self.ledger is not None:
             self.ledger.close()
+        if self.audit is not None:
+            self.audit.close()  # a no-op when _release closed it
+        if self.limits is not None:
+            self.limits.close()  # a blocking client: closes from any thread (again: a no-op)
+        self.telemetry.close()
         self._sync.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`: the ledger flushes without blocking the event loop."""
         await self._release()
+        self.telemetry.close()
         self._sync.close()
 
     async def _release(self) -> None:
         if self.ledger is not None:
             await self.ledger.aclose()
+        if self.audit is not None:
+            await self.audit.aclose()
         if self.budgets is not None:
             await self.budgets.aclose()
+        if self.limits is not None:
+            await self.limits.aclose()
         await self.cache.aclose()
 
     def __enter__(self) -> Muxer:

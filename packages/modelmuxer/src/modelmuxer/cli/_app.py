@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from modelmuxer import __version__
+from modelmuxer.cli.audit import add_audit
 from modelmuxer.cli.db import add_db
 from modelmuxer.cli.demo import DEFAULT_STRATEGIES, run_demo_command
 from modelmuxer.cli.eval import add_eval
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     add_report(sub)
     add_db(sub)
+    add_audit(sub)
     add_train(sub)
     add_eval(sub)
     return parser

@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+import modelmuxer.audit.models  # noqa: F401  the audit log's table lives in the ledger's database
 from modelmuxer.ledger.models import Base
 
 #: the ledger keeps its own version table, so it can share a database with an application's

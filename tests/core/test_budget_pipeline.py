@@ -80,3 +80,29 @@ async def test_refused_stream_records_no_cost(make_muxer: MakeMuxer, recorder: R
     assert recorder.records[0].streamed
     assert recorder.records[0].usage.prompt_tokens == 0  # nothing was sent: nothing was used
     assert recorder.records[0].cost_usd == 0
+
+
+async def test_streams_failing_before_their_first_chunk_are_not_charged(
+    make_muxer: MakeMuxer, recorder: Recorder
+) -> None:
+    """A stream that fails before any chunk (then falls back) settles at what its record says:
+    nothing."""
+    budget = Budget(scope="org", subject="acme", period="day", limit_usd=Decimal("1"))
+    guard = BudgetGuard(MemoryBudgetStore(), [budget], low_water=0.0)
+    broken = {"id": CHEAP, "deployment": {"extra": {"offline": {"fail": "server_error"}}}}
+    muxer = make_muxer([broken, STRONG], strategy="cost_optimized", plugins=[recorder, guard])
+    for _ in range(3):
+        async for _chunk in muxer.astream(
+            PROMPT, max_tokens=50, identity=ACME, routing={"quality_target": 0.1}
+        ):
+            pass
+    assert [(r.model, r.outcome) for r in recorder.records] == [
+        (CHEAP, "error"),
+        (STRONG, "ok"),
+    ] * 3
+    assert all(r.cost_usd == 0 for r in recorder.records if r.outcome == "error")
+    state = await guard.state(budget.name)
+    assert state.reserved_usd == 0
+    assert state.spent_usd == pytest.approx(
+        sum(Decimal(str(r.cost_usd)) for r in recorder.records), abs=Decimal("1e-9")
+    )

@@ -137,7 +137,8 @@ async def guarded_stream(
     """Reserve, relay ``inner``, and settle at the end, also on an early stop or an error.
 
     The cost settled is what the pipeline records: the provider's usage, or (when the stream
-    ended before reporting it) the prompt plus the tokens received so far.
+    ended before reporting it) the prompt plus the tokens received so far; nothing for a stream
+    that failed before its first delta.
     """
     try:
         reservation = await guard.reserve(
@@ -149,18 +150,27 @@ async def guarded_stream(
     usage: Usage | None = None
     texts: list[str] = []
     arguments: list[str] = []
+    received = failed = False
     try:
         async for delta in inner:
+            received = True
             if delta.usage is not None:
                 usage = delta.usage
             texts.append(delta.text)
             arguments.extend(part.arguments for part in delta.tool_calls)
             yield delta
+    except Exception:
+        failed = True
+        raise
     finally:
         try:
             await _aclose(inner)
         finally:
-            if usage is None:
+            if failed and not received:
+                # failed before anything arrived (refused, connection dropped): nothing was
+                # used, as the pipeline records; a retry or fallback is reserved afresh
+                usage = Usage()
+            elif usage is None:
                 features = ctx.features or analyze(ctx.request)
                 usage = Usage(
                     prompt_tokens=features.prompt_tokens,

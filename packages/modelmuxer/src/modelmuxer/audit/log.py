@@ -21,6 +21,8 @@ from modelmuxer.policies.engine import PII_COUNTS_KEY, RULES_KEY
 if TYPE_CHECKING:
     from modelmuxer.audit.verify import VerifyResult
     from modelmuxer.context import RequestContext
+    from modelmuxer.crypto import Encryptor
+    from modelmuxer.transport import PostgresTLS
     from modelmuxer.types import CallRecord, Completion
 
 __all__ = ["AuditLog"]
@@ -81,18 +83,30 @@ class AuditLog:
     chain (see :mod:`modelmuxer.audit.store`). :meth:`close` / :meth:`aclose` write what is
     queued; entries the database does not take by then are kept in a spool file and appended
     by the next audit log on the same database. ``url``: the database when ``settings.url``
-    is unset (the muxer passes the ledger's).
+    is unset (the muxer passes the ledger's). ``tls``: how a PostgreSQL database is reached.
+    ``encryptor``: with ``store_prompts``, each prompt is stored encrypted (in the database and
+    the spool); the chain covers the ciphertext, so verifying it needs no encryption key.
     """
 
-    def __init__(self, settings: AuditSettings | None = None, *, url: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: AuditSettings | None = None,
+        *,
+        url: str | None = None,
+        tls: PostgresTLS | None = None,
+        encryptor: Encryptor | None = None,
+    ) -> None:
         self.settings = settings if settings is not None else AuditSettings(enabled=True)
         self.url = self.settings.resolved_url(url)
+        self._encryptor = encryptor
         self.keyed = self.settings.resolved_key() is not None
         self._open: OrderedDict[str, _Calls] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
         spool = Spool(self.settings.resolved_spool_dir(self.url))
-        self._writer = AuditWriter(self.settings, self.url, self.settings.resolved_key(), spool)
+        self._writer = AuditWriter(
+            self.settings, self.url, self.settings.resolved_key(), spool, tls=tls
+        )
         self._writer.start()
 
     # -- the request path ------------------------------------------------------------------------
@@ -173,8 +187,13 @@ class AuditLog:
                 else {}
             ),
             "policies": [_text(str(r)) for r in rules] if isinstance(rules, list) else [],
-            "prompt": _text(request.prompt_text) if self.settings.store_prompts else None,
+            "prompt": self._prompt(request.prompt_text) if self.settings.store_prompts else None,
         }
+
+    def _prompt(self, text: str) -> str:
+        """The prompt as stored: encrypted when there is an encryptor."""
+        text = _text(text)
+        return text if self._encryptor is None else self._encryptor.encrypt_text(text)
 
     # -- flushing, closing, verifying ------------------------------------------------------------
 

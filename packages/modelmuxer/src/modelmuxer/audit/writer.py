@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,6 +22,9 @@ from modelmuxer.ledger.engine import make_engine
 from modelmuxer.ledger.errors import safe_url
 from modelmuxer.ledger.migrate import aupgrade
 
+if TYPE_CHECKING:
+    from modelmuxer.transport import PostgresTLS
+
 __all__ = ["AuditWriter"]
 
 T = TypeVar("T")
@@ -29,9 +32,18 @@ _log = logging.getLogger("modelmuxer.audit")
 
 
 class AuditWriter:
-    """Appends queued entries from a daemon thread; :meth:`put` is all the request path does."""
+    """Appends queued entries from a daemon thread; :meth:`put` is all the request path does.
+    ``tls``: how a PostgreSQL database is reached."""
 
-    def __init__(self, settings: AuditSettings, url: str, key: bytes | None, spool: Spool) -> None:
+    def __init__(
+        self,
+        settings: AuditSettings,
+        url: str,
+        key: bytes | None,
+        spool: Spool,
+        *,
+        tls: PostgresTLS | None = None,
+    ) -> None:
         self._settings = settings
         self._url = url
         self._key = key
@@ -48,7 +60,7 @@ class AuditWriter:
         self._cycle_lock = asyncio.Lock()  # binds to the writer's loop at first use
         self._wake = asyncio.Event()
         self._loop = asyncio.new_event_loop()
-        self._engine: AsyncEngine = make_engine(url)
+        self._engine: AsyncEngine = make_engine(url, tls=tls)
         self._thread = threading.Thread(target=self._main, name="modelmuxer-audit", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class BudgetGuard:
         """The guard ``budgets`` describes, leaning from ``muxer``'s routing settings;
         ``events``: where ``shared_state.unavailable`` is emitted."""
         return cls(
-            budgets.build_store(),
+            budgets.build_store(tls=None if muxer is None else muxer.tls),
             budgets.budgets,
             lease_s=budgets.lease_s,
             low_water=budgets.low_water,

@@ -31,6 +31,8 @@ from modelmuxer.budgets.model import Counter, CounterUsage
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from modelmuxer.transport import PostgresTLS
+
 __all__ = ["PostgresBudgetStore", "unavailable_errors"]
 
 _T = TypeVar("_T")
@@ -51,6 +53,10 @@ class PostgresBudgetStore:
         often per process (0: before every reservation).
     :param timeout_s: connect timeout of the engine built from ``url`` (``None``: asyncpg's);
         the guard also bounds each operation.
+    :param tls: sslmode and certificates (:func:`~modelmuxer.transport.postgres_connect_args`;
+        the URL's own ``sslmode`` / ``sslrootcert`` / ... win).
+    :raises ConfigError: TLS is required and ``url`` may connect in plain text, or a
+        certificate file cannot be loaded.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class PostgresBudgetStore:
         sweep_interval_s: float = 5.0,
         clock: Clock = system_clock,
         timeout_s: float | None = None,
+        tls: PostgresTLS | None = None,
     ) -> None:
         if not _NAME.fullmatch(table_prefix):
             raise ValueError(f"table_prefix {table_prefix!r}: use lower-case letters, digits, _")
@@ -70,8 +77,14 @@ class PostgresBudgetStore:
                 raise ValueError("PostgresBudgetStore needs a url or an engine")
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            connect = {} if timeout_s is None else {"timeout": timeout_s}
-            engine = create_async_engine(url, pool_size=10, max_overflow=10, connect_args=connect)
+            from modelmuxer.transport import postgres_connect_args
+
+            target, connect = postgres_connect_args(url, tls, setting="budgets.backend")
+            if timeout_s is not None:
+                connect["timeout"] = timeout_s
+            engine = create_async_engine(
+                target, pool_size=10, max_overflow=10, connect_args=connect
+            )
         self._engine = engine
         self._counters = f"{table_prefix}_counters"
         self._leases = f"{table_prefix}_leases"

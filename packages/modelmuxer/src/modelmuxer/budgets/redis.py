@@ -20,6 +20,8 @@ from modelmuxer.budgets.model import QUANTUM, Counter, CounterUsage
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from modelmuxer.transport import RedisTLS
+
 __all__ = ["RedisBudgetStore", "unavailable_errors"]
 
 _NANO = Decimal(1) / QUANTUM
@@ -45,6 +47,10 @@ class RedisBudgetStore:
     :param clock: seconds since the epoch; the leases and windows follow it.
     :param timeout_s: socket connect and read timeout of the client built from ``url``
         (``None``: redis-py's defaults); the guard also bounds each operation.
+    :param tls: the options of a ``rediss://`` URL
+        (:func:`~modelmuxer.transport.redis_connection_kwargs`).
+    :raises ConfigError: TLS is required and ``url`` is plain ``redis://``, or a certificate
+        file cannot be loaded.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class RedisBudgetStore:
         retention_s: float = 35 * 86_400.0,
         clock: Clock = system_clock,
         timeout_s: float | None = None,
+        tls: RedisTLS | None = None,
     ) -> None:
         if client is None:
             if url is None:
@@ -64,11 +71,14 @@ class RedisBudgetStore:
             from redis.asyncio.retry import Retry
             from redis.backoff import NoBackoff
 
+            from modelmuxer.transport import redis_connection_kwargs
+
             client = Redis.from_url(
                 url,
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
                 retry=Retry(NoBackoff(), 0),  # a retry would double what a dead Redis costs
+                **redis_connection_kwargs(url, tls, setting="budgets.backend"),
             )
         self._redis = client
         self._prefix = f"{{{namespace}}}"

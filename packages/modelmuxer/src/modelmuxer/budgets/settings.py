@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,9 @@ from modelmuxer._secrets import SecretUrl
 from modelmuxer._shared import OnUnavailable
 from modelmuxer.budgets.base import BudgetStore, Clock, system_clock
 from modelmuxer.budgets.model import Budget
+
+if TYPE_CHECKING:
+    from modelmuxer.transport import TLSSettings
 
 __all__ = ["BudgetSettings"]
 
@@ -76,8 +79,14 @@ class BudgetSettings(BaseModel):
             return "postgresql"
         return None
 
-    def build_store(self, clock: Clock = system_clock) -> BudgetStore:
-        """The store ``backend`` names (connections open lazily, at first use)."""
+    def build_store(
+        self, clock: Clock = system_clock, tls: TLSSettings | None = None
+    ) -> BudgetStore:
+        """The store ``backend`` names (connections open lazily, at first use); ``tls``: the
+        muxer's TLS settings (its ``redis`` or ``postgres`` part applies).
+
+        :raises ConfigError: TLS is required and ``backend`` would connect in plain text.
+        """
         backend = self.backend.get_secret_value()
         if backend == "memory":
             from modelmuxer.budgets.memory import MemoryBudgetStore
@@ -87,13 +96,21 @@ class BudgetSettings(BaseModel):
             from modelmuxer.budgets.redis import RedisBudgetStore
 
             return RedisBudgetStore(
-                backend, namespace=self.namespace, clock=clock, timeout_s=self.timeout_s
+                backend,
+                namespace=self.namespace,
+                clock=clock,
+                timeout_s=self.timeout_s,
+                tls=None if tls is None else tls.redis,
             )
         if backend.startswith("postgresql"):
             from modelmuxer.budgets.postgres import PostgresBudgetStore
 
             return PostgresBudgetStore(
-                backend, table_prefix=self.table_prefix, clock=clock, timeout_s=self.timeout_s
+                backend,
+                table_prefix=self.table_prefix,
+                clock=clock,
+                timeout_s=self.timeout_s,
+                tls=None if tls is None else tls.postgres,
             )
         raise ValueError(
             f"budget backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "

@@ -18,7 +18,9 @@ from redis.exceptions import RedisError
 
 from modelmuxer._breaker import CircuitBreaker
 from modelmuxer._secrets import redact_url
-from modelmuxer.errors import ConfigError
+from modelmuxer.crypto import Encryptor
+from modelmuxer.errors import ConfigError, DecryptionError
+from modelmuxer.transport import RedisTLS, redis_connection_kwargs
 from modelmuxer.types import Completion
 
 __all__ = ["GuardedRedis", "RedisAnswers", "check_url"]
@@ -41,13 +43,25 @@ class GuardedRedis:
     ``None`` (and is logged), it never raises.
 
     A client is bound to the event loop it first connected on, so one is kept per loop: the
-    sync API (its own loop) and async callers can share a muxer.
+    sync API (its own loop) and async callers can share a muxer. ``tls``: the options of a
+    ``rediss://`` URL (:class:`~modelmuxer.transport.RedisTLS`).
+
+    :raises ConfigError: TLS is required and ``url`` is plain ``redis://``, or a certificate
+        file cannot be loaded.
     """
 
-    def __init__(self, url: str, *, timeout_s: float, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float,
+        breaker: CircuitBreaker,
+        tls: RedisTLS | None = None,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
         self.breaker = breaker
+        self._tls = redis_connection_kwargs(url, tls, setting="cache.redis_url")
         self._clients: dict[asyncio.AbstractEventLoop, aredis.Redis] = {}
 
     def client(self) -> aredis.Redis:
@@ -62,6 +76,7 @@ class GuardedRedis:
                 socket_timeout=self.timeout_s,
                 socket_connect_timeout=self.timeout_s,
                 retry=Retry(NoBackoff(), 0),  # a retry would double the time a dead Redis costs
+                **self._tls,
             )
             self._clients[loop] = client
         return client
@@ -94,11 +109,25 @@ class GuardedRedis:
 
 
 class RedisAnswers:
-    """Answers in Redis: ``<namespace>:x:<key>`` holds the completion's JSON, with a TTL."""
+    """Answers in Redis: ``<namespace>:x:<key>`` holds the completion's JSON, with a TTL.
 
-    def __init__(self, redis: GuardedRedis, namespace: str) -> None:
+    With an ``encryptor`` the JSON is stored encrypted, and an entry that does not decrypt
+    (written under a key no longer configured, altered, or in clear before encryption was
+    turned on) is a miss, logged and passed to ``on_unreadable`` (the reason), never served.
+    """
+
+    def __init__(
+        self,
+        redis: GuardedRedis,
+        namespace: str,
+        *,
+        encryptor: Encryptor | None = None,
+        on_unreadable: Callable[[str], None] | None = None,
+    ) -> None:
         self.redis = redis
         self.namespace = namespace
+        self.encryptor = encryptor
+        self._on_unreadable = on_unreadable
 
     def _key(self, key: str) -> str:
         return f"{self.namespace}:x:{key}"
@@ -109,15 +138,29 @@ class RedisAnswers:
         raw: Any = await self.redis.run(lambda r: r.get(name))
         if raw is None:
             return None
+        if self.encryptor is not None:
+            try:
+                raw = self.encryptor.decrypt(raw, what="cache entry")
+            except DecryptionError as exc:
+                self._unreadable(exc.reason, str(exc))
+                return None
         try:
             return Completion.model_validate_json(raw)
-        except ValueError:  # written by an incompatible version: a miss, overwritten later
+        except ValueError:  # written by an incompatible version (or encrypted): a miss
             return None
 
     async def put(self, key: str, completion: Completion, ttl_s: float) -> None:
         """Store ``completion`` for ``ttl_s`` seconds (silently skipped when Redis is down)."""
-        name, data, ttl_ms = self._key(key), completion.model_dump_json(), int(ttl_s * 1000)
+        name, ttl_ms = self._key(key), int(ttl_s * 1000)
+        data = completion.model_dump_json().encode("utf-8")
+        if self.encryptor is not None:
+            data = self.encryptor.encrypt(data)
         await self.redis.run(lambda r: r.set(name, data, px=ttl_ms))
+
+    def _unreadable(self, reason: str, message: str) -> None:
+        _log.warning("Redis cache entry skipped (a miss): %s", message)
+        if self._on_unreadable is not None:
+            self._on_unreadable(reason)
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop."""

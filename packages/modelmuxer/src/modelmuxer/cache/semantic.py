@@ -101,18 +101,33 @@ class Probe:
 
 
 class SemanticCache:
-    """Embeds the last message, searches its partition, and remembers new answers."""
+    """Embeds the last message, searches its partition, and remembers new answers.
 
-    def __init__(self, embedder: Embedder, index: VectorIndex, threshold: float) -> None:
+    ``signer``: applied to each prompt signature before it reaches the index (a keyed digest
+    when answers are encrypted at rest: the signature holds the prompt's numbers, names and
+    quoted phrases); equal signatures stay equal.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        threshold: float,
+        *,
+        signer: Callable[[str], str] | None = None,
+    ) -> None:
         self.embedder = embedder
         self.index = index
         self.threshold = threshold
+        self.signer = signer
 
     async def probe(self, partition: str, text: str, threshold: float | None = None) -> Probe:
         """Search ``partition`` for ``text``; ``threshold`` may only raise the configured one."""
         limit = max(self.threshold, threshold or 0.0)
         vector = normalize_rows(await self.embedder.aembed([text]))[0]
         signature = prompt_signature(text)
+        if self.signer is not None:
+            signature = self.signer(signature)
         match = await self.index.search(partition, vector, signature, limit)
         return Probe(partition, vector, signature, match)
 

@@ -52,8 +52,11 @@ def _key(args: argparse.Namespace) -> bytes | None:
 def _url(args: argparse.Namespace) -> str:
     if args.url:
         return str(args.url)
+    from modelmuxer.transport import postgres_url_with_tls
+
     settings = _settings(args.config)
-    return settings.audit.resolved_url(settings.ledger.resolved_url())
+    url = settings.audit.resolved_url(settings.ledger.resolved_url())
+    return postgres_url_with_tls(url, settings.tls.postgres, setting="audit.url")
 
 
 def run_verify(args: argparse.Namespace) -> int:

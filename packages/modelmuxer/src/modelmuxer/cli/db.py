@@ -11,12 +11,17 @@ __all__ = ["add_db", "add_url_options", "ledger_url"]
 
 def ledger_url(url: str | None, config: str | None) -> str:
     """The ledger url a command uses: ``--url``, else the settings (``--config`` file and
-    ``MODELMUXER_*`` environment), else the default SQLite file."""
+    ``MODELMUXER_*`` environment, with ``tls.postgres`` written into the url), else the
+    default SQLite file."""
     if url:
         return url
     from modelmuxer.config import load_settings
+    from modelmuxer.transport import postgres_url_with_tls
 
-    return load_settings(config).ledger.resolved_url()
+    settings = load_settings(config)
+    return postgres_url_with_tls(
+        settings.ledger.resolved_url(), settings.tls.postgres, setting="ledger.url"
+    )
 
 
 def add_url_options(parser: argparse.ArgumentParser) -> None:

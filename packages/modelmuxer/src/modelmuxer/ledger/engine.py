@@ -11,6 +11,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from modelmuxer.errors import ConfigError
+from modelmuxer.transport import PostgresTLS, postgres_connect_args
 
 __all__ = ["make_engine"]
 
@@ -25,11 +26,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def make_engine(url: str, *, tls: PostgresTLS | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url``; a SQLite file's directory is created when missing.
 
+    A PostgreSQL URL connects with ``tls`` (its ``sslmode`` and certificates; the URL's own
+    ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey`` query parameters win): see
+    :func:`~modelmuxer.transport.postgres_connect_args`.
+
     :raises ConfigError: the url is not an async SQLAlchemy url (``sqlite+aiosqlite:///...``,
-        ``postgresql+asyncpg://...`` or ``postgresql+psycopg://...``).
+        ``postgresql+asyncpg://...`` or ``postgresql+psycopg://...``); TLS is required and the
+        url may connect in plain text; a certificate file cannot be loaded.
     """
     try:
         parsed = make_url(url)
@@ -47,9 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 "or 'postgresql+psycopg://...'"
             )
         kwargs.setdefault("pool_pre_ping", True)
+        parsed, connect = postgres_connect_args(parsed, tls, setting="ledger url")
         # a stopped server must fail fast: the writer retries, the outbox keeps the records
         timeout = {"asyncpg": "timeout", "psycopg": "connect_timeout"}[parsed.get_driver_name()]
-        kwargs.setdefault("connect_args", {timeout: 5})
+        kwargs["connect_args"] = {timeout: 5, **connect, **kwargs.get("connect_args", {})}
     try:
         engine = create_async_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as exc:

@@ -5,22 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelmuxer.crypto import is_encrypted, reveal
+from modelmuxer.errors import DecryptionError
 from modelmuxer.hookspecs import hookimpl
 from modelmuxer.ledger.capture import PromptCapture
 from modelmuxer.ledger.errors import LedgerError, LedgerUnavailable, safe_url
-from modelmuxer.ledger.outbox import Outbox, encode_entry
+from modelmuxer.ledger.outbox import Outbox
 from modelmuxer.ledger.reports import BudgetLimit, GroupBy, SpendReport, aspend_report
 from modelmuxer.ledger.rows import Pricing
 from modelmuxer.ledger.settings import LedgerSettings
 from modelmuxer.ledger.store import TrainingRow, add_feedback, training_rows
 from modelmuxer.ledger.writer import LedgerWriter
 from modelmuxer.types import CallRecord, ModelCard
+
+if TYPE_CHECKING:
+    from modelmuxer.crypto import Encryptor
+    from modelmuxer.transport import PostgresTLS
 
 __all__ = ["CostLedger"]
 
@@ -43,6 +50,11 @@ class CostLedger:
     "strongest model" / "named model" costs); without it the records' float costs are kept,
     rounded to 1e-12 USD. With ``store_prompts``, also register :attr:`prompt_capture`.
     Call :meth:`close` (or :meth:`aclose`) to flush.
+
+    ``tls``: how a PostgreSQL database is reached (the muxer passes ``settings.tls.postgres``).
+    ``encryptor``: the outbox lines and the stored prompts are encrypted at rest (the muxer
+    passes the one ``settings.encryption`` builds); prompts read back for training are
+    decrypted, and one that cannot be is left out (``None``) with an error in the log.
     """
 
     def __init__(
@@ -50,11 +62,14 @@ class CostLedger:
         settings: LedgerSettings | None = None,
         *,
         catalog: Iterable[ModelCard] = (),
+        tls: PostgresTLS | None = None,
+        encryptor: Encryptor | None = None,
     ) -> None:
         self.settings = settings if settings is not None else LedgerSettings(enabled=True)
         self.url = self.settings.resolved_url()
-        self._outbox = Outbox(self.settings.resolved_outbox_dir())
-        self._writer = LedgerWriter(self.settings, self._outbox, Pricing(catalog))
+        self._encryptor = encryptor
+        self._outbox = Outbox(self.settings.resolved_outbox_dir(), encryptor)
+        self._writer = LedgerWriter(self.settings, self._outbox, Pricing(catalog), tls=tls)
         #: registered beside the ledger when prompts are stored; ``None`` otherwise
         self.prompt_capture: PromptCapture | None = (
             PromptCapture() if self.settings.store_prompts else None
@@ -75,7 +90,7 @@ class CostLedger:
         capture = self.prompt_capture
         prompt = None if capture is None else capture.get(record.request_id)
         try:
-            self._outbox.append(encode_entry(record, prompt), (record, prompt))
+            self._outbox.append(self._outbox.encode(record, prompt), (record, prompt))
         except Exception as exc:  # a full disk, unserialisable features: never fail the request
             _log.error("ledger: record %s/%d not kept: %s", record.request_id, record.attempt, exc)
             return
@@ -213,9 +228,28 @@ class CostLedger:
     ) -> Callable[[AsyncEngine], Awaitable[list[TrainingRow]]]:
         async def work(engine: AsyncEngine) -> list[TrainingRow]:
             await self._writer.cycle(force=True)
-            return await training_rows(engine, since)
+            return self._revealed(await training_rows(engine, since))
 
         return work
+
+    def _revealed(self, rows: list[TrainingRow]) -> list[TrainingRow]:
+        """``rows`` with their stored prompts decrypted; one that cannot be is ``None``."""
+        out, failed = [], 0
+        first: DecryptionError | None = None
+        for row in rows:
+            if row.prompt is not None and is_encrypted(row.prompt):  # else: stored in clear
+                try:
+                    raw = row.prompt.encode("utf-8", "surrogatepass")
+                    data = reveal(raw, self._encryptor, what="stored prompt")
+                    row = replace(row, prompt=data.decode("utf-8", "surrogatepass"))
+                except DecryptionError as exc:
+                    failed += 1
+                    first = first or exc
+                    row = replace(row, prompt=None)
+            out.append(row)
+        if first is not None:
+            _log.error("ledger: %d stored prompt(s) left out: %s", failed, first)
+        return out
 
     async def run(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         """Run ``work(engine)`` on the ledger's own loop and engine (e.g. a report query)."""

@@ -10,6 +10,13 @@ A live ledger holds an exclusive ``flock`` on each of its segments; a segment no
 left by a process that died (or a ledger that closed while its database was down), and the next
 ledger on the directory adopts it and replays it. Rows are idempotent on
 ``(request_id, attempt)``, so a replay of rows that did arrive is harmless. POSIX only (``fcntl``).
+
+With an :class:`~modelmuxer.crypto.Encryptor` each line is encrypted on its own (a torn last
+line costs that line only). Replay decrypts; lines written in clear (before encryption was
+turned on) are replayed as they are. A line that does not decrypt (its key is no longer in
+``encryption.keys``, or it was altered) is never dropped: it is kept, as it was, in
+``quarantine/<segment name>`` with an error in the log, and replayed once moved back into the
+outbox directory with the right key configured.
 """
 
 from __future__ import annotations
@@ -23,38 +30,81 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelmuxer.crypto import Encryptor, reveal
+from modelmuxer.errors import DecryptionError
 from modelmuxer.types import CallRecord
 
-__all__ = ["Entry", "Outbox", "Segment", "encode_entry", "read_segment"]
+__all__ = ["QUARANTINE", "Entry", "Outbox", "Segment", "encode_entry", "read_segment"]
 
 _log = logging.getLogger("modelmuxer.ledger")
 
 #: What the writer inserts: a record and, when prompts are stored, its prompt text.
 Entry = tuple[CallRecord, str | None]
+#: The subdirectory of the outbox where lines that do not decrypt are kept.
+QUARANTINE = "quarantine"
 
 
-def encode_entry(record: CallRecord, prompt: str | None) -> bytes:
-    """One outbox line: ``[<record>, <prompt or null>]``."""
+def encode_entry(
+    record: CallRecord, prompt: str | None, encryptor: Encryptor | None = None
+) -> bytes:
+    """One outbox line: ``[<record>, <prompt or null>]``, encrypted when ``encryptor`` is set."""
     prompt_json = b"null" if prompt is None else json.dumps(prompt).encode()
-    return b"[" + record.__pydantic_serializer__.to_json(record) + b"," + prompt_json + b"]\n"
+    line = b"[" + record.__pydantic_serializer__.to_json(record) + b"," + prompt_json + b"]"
+    return (line if encryptor is None else encryptor.encrypt(line)) + b"\n"
 
 
-def read_segment(path: Path) -> list[Entry]:
-    """The entries of a segment file; a torn or corrupt line is skipped with a warning."""
+def read_segment(path: Path, encryptor: Encryptor | None = None) -> list[Entry]:
+    """The entries of a segment file; a torn or corrupt line is skipped with a warning, a line
+    that does not decrypt is quarantined (see the module's documentation)."""
     entries: list[Entry] = []
     bad = 0
+    locked: list[bytes] = []
+    problems: dict[str, DecryptionError] = {}
     with path.open("rb") as fh:
         for line in fh:
             if not line.strip():
                 continue
             try:
-                raw, prompt = json.loads(line)
+                data = reveal(line.rstrip(b"\n"), encryptor, what="outbox line")
+            except DecryptionError as exc:
+                locked.append(line if line.endswith(b"\n") else line + b"\n")
+                problems.setdefault(exc.reason, exc)
+                continue
+            try:
+                raw, prompt = json.loads(data)
                 entries.append((CallRecord.model_validate(raw), prompt))
             except (ValueError, TypeError):
                 bad += 1
     if bad:
         _log.warning("outbox segment %s: skipped %d unreadable line(s)", path, bad)
+    if locked:
+        kept = _quarantine(path, locked)
+        _log.error(
+            "outbox segment %s: %d record(s) not replayed and kept in %s: %s. Once the key "
+            "is back in encryption.keys, move that file into %s to replay them",
+            path.name,
+            len(locked),
+            kept,
+            "; ".join(str(problem) for problem in problems.values()),
+            path.parent,
+        )
     return entries
+
+
+def _quarantine(path: Path, lines: list[bytes]) -> Path:
+    """Write ``lines`` (as read) to ``quarantine/<segment name>``, replacing an earlier copy:
+    a segment read again (the database was down) quarantines the same lines, not twice."""
+    directory = path.parent / QUARANTINE
+    directory.mkdir(exist_ok=True)
+    target = directory / path.name
+    tmp = directory / f".{path.name}.tmp"
+    with tmp.open("wb") as fh:
+        fh.writelines(lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+    return target
 
 
 @dataclass(slots=True, eq=False)
@@ -65,9 +115,13 @@ class Segment:
     fd: int
     #: the entries appended, while all of them are still in memory; ``None``: read the file
     entries: list[Entry] | None = field(default_factory=list)
+    #: decrypts the file's lines when it is read back
+    encryptor: Encryptor | None = None
 
     def load(self) -> list[Entry]:
-        return self.entries if self.entries is not None else read_segment(self.path)
+        if self.entries is not None:
+            return self.entries
+        return read_segment(self.path, self.encryptor)
 
     def discard(self) -> None:
         """Delete the file (its rows are in the database) and release it."""
@@ -82,10 +136,12 @@ class Segment:
 
 
 class Outbox:
-    """Append-only segments in ``directory``; :meth:`append` is the hot path."""
+    """Append-only segments in ``directory``; :meth:`append` is the hot path. ``encryptor``:
+    lines are encrypted (:meth:`encode`) and decrypted when segments are read back."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, encryptor: Encryptor | None = None) -> None:
         self.directory = directory
+        self.encryptor = encryptor
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._current = self._new_segment()
@@ -100,7 +156,11 @@ class Outbox:
         fcntl.flock(fd, fcntl.LOCK_EX)
         path = self.directory / name
         os.rename(tmp, path)
-        return Segment(path, fd)
+        return Segment(path, fd, encryptor=self.encryptor)
+
+    def encode(self, record: CallRecord, prompt: str | None) -> bytes:
+        """The line :meth:`append` takes for this entry (encrypted when the outbox is)."""
+        return encode_entry(record, prompt, self.encryptor)
 
     def append(self, line: bytes, entry: Entry) -> None:
         """Write ``line`` to the current segment and keep ``entry`` for the writer."""
@@ -146,7 +206,7 @@ class Outbox:
             except BlockingIOError:
                 os.close(fd)  # a live ledger owns it
                 continue
-            adopted.append(Segment(path, fd, entries=None))
+            adopted.append(Segment(path, fd, entries=None, encryptor=self.encryptor))
         return adopted
 
     def close(self) -> Segment | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,10 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from modelmuxer.ledger.engine import make_engine
 from modelmuxer.ledger.errors import safe_url
 from modelmuxer.ledger.migrate import aupgrade
-from modelmuxer.ledger.outbox import Entry, Outbox, Segment, encode_entry
+from modelmuxer.ledger.outbox import Entry, Outbox, Segment
 from modelmuxer.ledger.rows import Pricing, record_to_row
 from modelmuxer.ledger.settings import LedgerSettings
 from modelmuxer.ledger.store import insert_calls
+
+if TYPE_CHECKING:
+    from modelmuxer.transport import PostgresTLS
 
 __all__ = ["LedgerWriter"]
 
@@ -36,9 +39,20 @@ _ADOPT_EVERY_S = 60.0
 
 
 class LedgerWriter:
-    """Moves outbox entries into the database from a daemon thread with its own event loop."""
+    """Moves outbox entries into the database from a daemon thread with its own event loop.
 
-    def __init__(self, settings: LedgerSettings, outbox: Outbox, pricing: Pricing) -> None:
+    ``tls``: how a PostgreSQL database is reached. When the outbox encrypts, so are the prompts
+    written to the database (the rest of a row stays queryable).
+    """
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        outbox: Outbox,
+        pricing: Pricing,
+        *,
+        tls: PostgresTLS | None = None,
+    ) -> None:
         self._settings = settings
         self._url = settings.resolved_url()
         self._outbox = outbox
@@ -54,7 +68,7 @@ class LedgerWriter:
         self._cycle_lock = asyncio.Lock()  # binds to the writer's loop at first use
         self._wake = asyncio.Event()
         self._loop = asyncio.new_event_loop()
-        self._engine: AsyncEngine = make_engine(self._url)
+        self._engine: AsyncEngine = make_engine(self._url, tls=tls)
         self._thread = threading.Thread(target=self._main, name="modelmuxer-ledger", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -173,7 +187,15 @@ class LedgerWriter:
         return True
 
     async def _insert(self, entries: list[Entry]) -> None:
-        rows = [record_to_row(record, prompt, self._pricing) for record, prompt in entries]
+        seal = self._outbox.encryptor
+        rows = [
+            record_to_row(
+                record,
+                prompt if seal is None or prompt is None else seal.encrypt_text(prompt),
+                self._pricing,
+            )
+            for record, prompt in entries
+        ]
         try:
             await insert_calls(self._engine, rows, self._settings.batch_size)
         except DBAPIError as exc:
@@ -191,7 +213,7 @@ class LedgerWriter:
                 if not _is_bad_data(exc):
                     raise
                 _log.error("ledger: the database refused record %s: %s", row["request_id"], exc)
-                await asyncio.to_thread(self._reject, encode_entry(*entry))
+                await asyncio.to_thread(self._reject, self._outbox.encode(*entry))
 
     def _reject(self, line: bytes) -> None:
         with Path(self._outbox.directory, "rejected.ndjson").open("ab") as fh:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from modelmuxer.context import RequestContext
     from modelmuxer.limits.settings import LimitSettings
+    from modelmuxer.transport import RedisTLS
 
 __all__ = ["LimitLine", "LimitState", "RateLimiter"]
 
@@ -129,9 +130,14 @@ class RateLimiter:
 
     @classmethod
     def from_settings(
-        cls, settings: LimitSettings, *, events: pluggy.PluginManager | None = None
+        cls,
+        settings: LimitSettings,
+        *,
+        events: pluggy.PluginManager | None = None,
+        tls: RedisTLS | None = None,
     ) -> RateLimiter:
-        """The limiter ``settings`` describe; ``events``: where to emit its events."""
+        """The limiter ``settings`` describe; ``events``: where to emit its events; ``tls``:
+        the options of a ``rediss://`` URL (``tls.redis`` of the muxer's settings)."""
         shared = None
         if settings.store == "redis":
             from modelmuxer.limits.redis import UNAVAILABLE
@@ -149,7 +155,9 @@ class RateLimiter:
                 events=events,
             )
         try:
-            store = settings.build_store()
+            store = settings.build_store(tls)
+        except ConfigError:
+            raise  # already names the setting and what to change
         except ValueError as exc:
             raise ConfigError(f"limits.redis_url {str(settings.redis_url)!r}: {exc}") from None
         return cls(store, settings.limits, buckets=settings.buckets, shared=shared, events=events)

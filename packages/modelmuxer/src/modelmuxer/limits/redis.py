@@ -16,6 +16,7 @@ from redis.retry import Retry
 
 from modelmuxer.limits import _lua
 from modelmuxer.limits.base import Ask, Meter, Refusal, WindowUsage
+from modelmuxer.transport import RedisTLS, redis_connection_kwargs
 
 __all__ = ["RedisLimitStore"]
 
@@ -30,6 +31,10 @@ class RedisLimitStore:
     :param key_prefix: prefix of every key (``{key_prefix}`` is a cluster hash tag); use one
         per deployment or test.
     :param timeout_s: socket connect and read timeout of the client built from ``url``.
+    :param tls: the options of a ``rediss://`` URL
+        (:func:`~modelmuxer.transport.redis_connection_kwargs`).
+    :raises ConfigError: TLS is required and ``url`` is plain ``redis://``, or a certificate
+        file cannot be loaded.
     """
 
     def __init__(
@@ -39,6 +44,7 @@ class RedisLimitStore:
         client: redis.Redis | None = None,
         key_prefix: str = "modelmuxer:limits",
         timeout_s: float = 0.2,
+        tls: RedisTLS | None = None,
     ) -> None:
         if client is None:
             if url is None:
@@ -48,6 +54,7 @@ class RedisLimitStore:
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
                 retry=Retry(NoBackoff(), 0),  # a retry would double what a dead Redis costs
+                **redis_connection_kwargs(url, tls, setting="limits.redis_url"),
             )
         self.client = client
         self._prefix = f"{{{key_prefix}}}:"

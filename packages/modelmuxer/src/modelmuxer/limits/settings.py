@@ -14,6 +14,7 @@ from modelmuxer.types import Identity
 
 if TYPE_CHECKING:
     from modelmuxer.limits.base import LimitStore
+    from modelmuxer.transport import RedisTLS
 
 __all__ = ["EACH", "Limit", "LimitKind", "LimitScope", "LimitSettings"]
 
@@ -124,8 +125,12 @@ class LimitSettings(BaseModel):
         """Whether a muxer builds a limiter (``enabled``, or limits configured)."""
         return bool(self.limits) if self.enabled is None else self.enabled
 
-    def build_store(self) -> LimitStore:
-        """The store ``store`` names (a Redis connection opens at first use)."""
+    def build_store(self, tls: RedisTLS | None = None) -> LimitStore:
+        """The store ``store`` names (a Redis connection opens at first use); ``tls``: the
+        options of a ``rediss://`` URL.
+
+        :raises ConfigError: TLS is required and ``redis_url`` is plain ``redis://``.
+        """
         if self.store == "memory":
             from modelmuxer.limits.memory import MemoryLimitStore
 
@@ -133,5 +138,8 @@ class LimitSettings(BaseModel):
         from modelmuxer.limits.redis import RedisLimitStore
 
         return RedisLimitStore(
-            self.redis_url.get_secret_value(), key_prefix=self.key_prefix, timeout_s=self.timeout_s
+            self.redis_url.get_secret_value(),
+            key_prefix=self.key_prefix,
+            timeout_s=self.timeout_s,
+            tls=tls,
         )

@@ -54,6 +54,34 @@ class _Breaker:
     announced_half_open: bool = False
 
 
+#: the recent-calls window is counted in this many slices (it spans 90-100 % of its length)
+_SLICES = 10
+
+
+class _Tally:
+    """Calls and failures of one model per time slice, the last ``_SLICES`` slices (the
+    registry's lock guards it): what :meth:`BreakerRegistry.recent` adds up."""
+
+    __slots__ = ("slices",)
+
+    def __init__(self) -> None:
+        self.slices: deque[list[int]] = deque()  # [slice number, calls, failures]
+
+    def add(self, now_slice: int, failed: bool) -> None:
+        slices = self.slices
+        if not slices or slices[-1][0] != now_slice:
+            slices.append([now_slice, 0, 0])
+            while slices[0][0] <= now_slice - _SLICES:
+                slices.popleft()
+        last = slices[-1]
+        last[1] += 1
+        last[2] += failed
+
+    def total(self, now_slice: int) -> tuple[int, int]:
+        recent = [s for s in self.slices if s[0] > now_slice - _SLICES]
+        return sum(s[1] for s in recent), sum(s[2] for s in recent)
+
+
 class BreakerRegistry:
     """The circuit breakers of one muxer's models (``muxer.breakers``).
 
@@ -61,6 +89,10 @@ class BreakerRegistry:
     :meth:`succeeded`, :meth:`failed` or :meth:`abandoned`. Transitions are broadcast as the
     events ``breaker.opened``, ``breaker.half_open`` and ``breaker.closed``. Safe to use from
     several threads (the sync API runs calls on its own loop).
+
+    It also counts each model's calls and failures over the last ``stats_window_s`` seconds
+    (:meth:`recent`, what ``muxer.health()`` reports): every call that succeeded or failed,
+    whatever the error's kind; calls abandoned (cancelled, refused by a budget) are not counted.
     """
 
     def __init__(
@@ -69,8 +101,13 @@ class BreakerRegistry:
         settings: BreakerSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        stats_window_s: float = 300.0,
     ) -> None:
         self.settings = settings
+        #: the window of :meth:`recent`, seconds
+        self.stats_window_s = stats_window_s
+        self._slice_s = stats_window_s / _SLICES
+        self._tallies: dict[str, _Tally] = {}
         self._pm = pm
         self._clock = clock
         self._breakers: dict[str, _Breaker] = {}
@@ -90,6 +127,12 @@ class BreakerRegistry:
         with self._lock:
             states = {m: self._state(m, b, None) for m, b in self._breakers.items()}
         return {m: s for m, s in states.items() if s != "closed"}
+
+    def recent(self, model: str) -> tuple[int, int]:
+        """``(calls, failures)`` of ``model`` within the last :attr:`stats_window_s` seconds."""
+        with self._lock:
+            tally = self._tallies.get(model)
+            return (0, 0) if tally is None else tally.total(self._slice())
 
     def exclusions(self, ctx: RequestContext | None, models: Sequence[str]) -> dict[str, str]:
         """``{model: reason}`` for the ``models`` routing must leave out now."""
@@ -129,6 +172,7 @@ class BreakerRegistry:
     def succeeded(self, model: str, ctx: RequestContext | None = None) -> None:
         """A call to ``model`` got its answer: the breaker forgets failures and closes."""
         with self._lock:
+            self._count(model, failed=False)
             breaker = self._breakers.get(model)
             if breaker is None:
                 return
@@ -148,10 +192,13 @@ class BreakerRegistry:
         the model's health: they only end a probe, as :meth:`abandoned` does.
         """
         if kind not in self.settings.count:
+            with self._lock:
+                self._count(model, failed=True)
             self.abandoned(model)
             return
         now = self._clock()
         with self._lock:
+            self._count(model, failed=True)
             breaker = self._breakers.setdefault(model, _Breaker())
             window = breaker.failures
             window.append(now)
@@ -181,6 +228,16 @@ class BreakerRegistry:
                 breaker.probing = False
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _slice(self) -> int:
+        return int(self._clock() // self._slice_s)
+
+    def _count(self, model: str, *, failed: bool) -> None:
+        """Tally one finished call (the lock is held)."""
+        tally = self._tallies.get(model)
+        if tally is None:
+            tally = self._tallies[model] = _Tally()
+        tally.add(self._slice(), failed)
 
     def _state(self, model: str, breaker: _Breaker, ctx: RequestContext | None) -> BreakerState:
         if breaker.opened_at is None:

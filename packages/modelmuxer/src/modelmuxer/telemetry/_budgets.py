@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetCollector", "BudgetGauges", "budget_states"]
 
-#: (name, help) of the four budget gauges, in the order of :func:`_values`
+#: (name, help) of the budget gauges, in the order of :func:`_values`
 _GAUGES = tuple(
     (spec.name, spec.help)
-    for suffix in ("limit_usd", "spent_usd", "reserved_usd", "remaining_usd")
+    for suffix in ("limit_usd", "spent_usd", "reserved_usd", "remaining_usd", "used_ratio")
     for spec in METRICS
     if spec.name == f"modelmuxer_budget_{suffix}"
 )
@@ -54,12 +54,14 @@ def budget_states(guards: Iterable[BudgetGuard]) -> dict[str, BudgetState]:
     return states
 
 
-def _values(state: BudgetState) -> tuple[float, float, float, float]:
+def _values(state: BudgetState) -> tuple[float, float, float, float, float]:
+    limit, spent = state.limit_usd, state.spent_usd
     return (
-        float(state.limit_usd),
-        float(state.spent_usd),
+        float(limit),
+        float(spent),
         float(state.reserved_usd),
         float(state.remaining_usd),
+        float(spent / limit) if limit > 0 else 1.0,
     )
 
 

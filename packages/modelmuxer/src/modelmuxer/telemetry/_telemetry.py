@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from modelmuxer.budgets import BudgetGuard
+    from modelmuxer.telemetry._ops import OpsSource
     from modelmuxer.telemetry.logs import LogPlugin
     from modelmuxer.telemetry.metrics import MetricsPlugin
     from modelmuxer.telemetry.settings import TelemetrySettings
@@ -29,7 +30,8 @@ class Telemetry:
     ``Muxer`` builds it from ``settings.telemetry``; a part that is off can be switched on later
     with :meth:`enable_metrics`, :meth:`enable_tracing` or :meth:`enable_logs` (each registers
     its plugin on the muxer's plugin manager, once). prometheus-client and OpenTelemetry are
-    imported only by the part that uses them.
+    imported only by the part that uses them. ``budgets`` and ``ops`` (the muxer's health
+    checker: outbox backlog, shared-state breakers) are read by the metrics at scrape time.
     """
 
     def __init__(
@@ -39,11 +41,13 @@ class Telemetry:
         *,
         catalog: Iterable[ModelCard] = (),
         budgets: BudgetGuard | None = None,
+        ops: OpsSource | None = None,
     ) -> None:
         self.settings = settings
         self._pm = pm
         self._catalog = list(catalog)
         self._budgets = budgets
+        self._ops = ops
         #: the Prometheus metrics plugin (``None`` while off)
         self.metrics: MetricsPlugin | None = None
         #: the OpenTelemetry tracing plugin (``None`` while off)
@@ -72,7 +76,11 @@ class Telemetry:
             update = {"metrics": True} if port is None else {"metrics": True, "metrics_port": port}
             self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
             plugin = MetricsPlugin(
-                self.settings, catalog=self._catalog, budgets=self._budgets, registry=registry
+                self.settings,
+                catalog=self._catalog,
+                budgets=self._budgets,
+                registry=registry,
+                ops=self._ops,
             )
             self._pm.register(plugin, name="modelmuxer.telemetry.metrics")
             self.metrics = plugin

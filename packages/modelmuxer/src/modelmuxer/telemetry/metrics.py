@@ -35,6 +35,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from modelmuxer.errors import ConfigError
 from modelmuxer.hookspecs import hookimpl
 from modelmuxer.telemetry._budgets import BudgetCollector, BudgetGauges
+from modelmuxer.telemetry._ops import OpsCollector, OpsGauges
 from modelmuxer.telemetry._series import (
     HOT,
     LocalCallSink,
@@ -43,7 +44,7 @@ from modelmuxer.telemetry._series import (
     PromCallSink,
     PromRequestSink,
 )
-from modelmuxer.telemetry.names import METRICS
+from modelmuxer.telemetry.names import METRICS, OPS_GAUGES
 from modelmuxer.telemetry.settings import TelemetrySettings
 from modelmuxer.types import CallRecord, Completion, Identity, ModelCard
 
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
     from modelmuxer.budgets import BudgetGuard
     from modelmuxer.context import RequestContext
+    from modelmuxer.telemetry._ops import OpsSource
 
 __all__ = ["MetricSet", "MetricsPlugin", "multiprocess_dir"]
 
@@ -108,6 +110,12 @@ class MetricSet:
         else:
             self.budgets = BudgetCollector()
             registry.register(self.budgets)
+        self.ops: OpsCollector | OpsGauges
+        if self.multiprocess:
+            self.ops = OpsGauges(registry)
+        else:
+            self.ops = OpsCollector()
+            registry.register(self.ops)
         self._seen: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self._servers: dict[tuple[str, int], WSGIServer] = {}
@@ -136,8 +144,10 @@ class MetricSet:
         if self.local is not None:
             registry.register(self.local)
         for spec in METRICS:
-            if spec.name.startswith("modelmuxer_budget_"):
+            if spec.kind == "gauge" and spec.name.startswith("modelmuxer_budget_"):
                 continue  # see _budgets.py: read from the guards, not counted here
+            if spec.name in OPS_GAUGES:
+                continue  # see _ops.py: read from the health checkers
             if self.local is not None and spec.name in HOT:
                 continue
             labels = [*spec.labels, *(self.identity_labels if spec.identity else ())]
@@ -258,7 +268,8 @@ class MetricsPlugin:
     ``modelmuxer_request_end`` and ``modelmuxer_event``. ``registry`` defaults to a registry of
     its own (``settings.metrics_registry="muxer"``) or ``prometheus_client.REGISTRY``
     (``"global"``). ``catalog`` gives the strongest candidate (savings); ``budgets`` the guard
-    whose budgets are exposed as gauges. Serve the metrics with ``settings.metrics_port`` or
+    whose budgets are exposed as gauges; ``ops`` the health checker whose outbox backlog and
+    shared-state breakers are. Serve the metrics with ``settings.metrics_port`` or
     :meth:`serve`, read them with :meth:`scrape`.
     """
 
@@ -269,6 +280,7 @@ class MetricsPlugin:
         catalog: Iterable[ModelCard] = (),
         budgets: BudgetGuard | None = None,
         registry: CollectorRegistry | None = None,
+        ops: OpsSource | None = None,
     ) -> None:
         settings = settings if settings is not None else TelemetrySettings(metrics=True)
         if registry is None:
@@ -294,6 +306,13 @@ class MetricsPlugin:
         self._gauges = gauges if isinstance(gauges, BudgetGauges) and budgets is not None else None
         if budgets is not None:
             gauges.add(budgets)
+        self._ops = ops
+        #: set in multi-process mode: the operational gauges refreshed at the end of requests
+        self._ops_gauges = (
+            self._set.ops if isinstance(self._set.ops, OpsGauges) and ops is not None else None
+        )
+        if ops is not None:
+            self._set.ops.add(ops)
         self._handlers: dict[str, Callable[[str, Mapping[str, Any]], None]] = {
             "retry": self._retry,
             "fallback": self._fallback,
@@ -301,6 +320,8 @@ class MetricsPlugin:
             "shared_state.unavailable": self._shared_state,
             "policy.denied": self._policy,
             "pii.redacted": self._pii,
+            "budget.threshold": self._threshold,
+            "spend.spike": self._spike,
             **dict.fromkeys(_BREAKER, self._breaker),
         }
         #: the port the metrics are served on (``None``: not served by this process)
@@ -337,6 +358,9 @@ class MetricsPlugin:
         if self._guard is not None:
             self._set.budgets.discard(self._guard)
             self._guard = self._gauges = None
+        if self._ops is not None:
+            self._set.ops.discard(self._ops)
+            self._ops = self._ops_gauges = None
         self._set.release()
 
     # -- hooks --------------------------------------------------------------------------------
@@ -437,11 +461,14 @@ class MetricsPlugin:
         sink.add(time.perf_counter() - ctx.started_perf)
         if ctx.cache != "off":
             self._cache[ctx.cache].inc()
-        if self._gauges is not None:
+        if self._gauges is not None or self._ops_gauges is not None:
             now = time.monotonic()
             if now >= self._next_refresh:
                 self._next_refresh = now + self._refresh_s
-                self._gauges.refresh()
+                if self._gauges is not None:
+                    self._gauges.refresh()
+                if self._ops_gauges is not None:
+                    self._ops_gauges.refresh()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -473,6 +500,15 @@ class MetricsPlugin:
             for kind, count in counts.items():
                 if isinstance(count, int | float) and count > 0:
                     self._inc("modelmuxer_pii_redactions", {"kind": kind}, ("kind",), count)
+
+    def _threshold(self, name: str, data: Mapping[str, Any]) -> None:
+        threshold = data.get("threshold")
+        shown = f"{threshold:g}" if isinstance(threshold, int | float) else threshold
+        values = {"budget": data.get("budget"), "threshold": shown}
+        self._inc("modelmuxer_budget_threshold_events", values, ("budget", "threshold"))
+
+    def _spike(self, name: str, data: Mapping[str, Any]) -> None:
+        self._set.counter("modelmuxer_spend_spike_events").inc()
 
     def _breaker(self, name: str, data: Mapping[str, Any]) -> None:
         model = self._set.bounded("breaker", "model", data.get("model"), _EVENT_LABEL_LIMIT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-__all__ = ["METRICS", "PREFIX", "MetricKind", "MetricSpec", "exposed_names"]
+__all__ = ["METRICS", "OPS_GAUGES", "PREFIX", "MetricKind", "MetricSpec", "exposed_names"]
 
 PREFIX: Final = "modelmuxer_"
 MetricKind = Literal["counter", "gauge", "histogram"]
@@ -188,6 +188,43 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         ("budget",),
         "What may still be reserved in a budget's current window, USD",
     ),
+    _spec(
+        "budget_used_ratio",
+        "gauge",
+        ("budget",),
+        "Spent share of a budget's limit in its current window (1: spent in full)",
+    ),
+    _spec(
+        "budget_threshold_events",
+        "counter",
+        ("budget", "threshold"),
+        "Budget thresholds crossed (the budget.threshold event); threshold a fraction of the "
+        "limit, e.g. 0.8",
+    ),
+    _spec(
+        "spend_spike_events",
+        "counter",
+        (),
+        "Spend spikes this process saw (the spend.spike event)",
+    ),
+    _spec(
+        "ledger_outbox_bytes",
+        "gauge",
+        (),
+        "Bytes of ledger records waiting in the outbox directory, not yet in the database",
+    ),
+    _spec(
+        "shared_state_breaker_state",
+        "gauge",
+        ("component",),
+        "Circuit breaker of a component on its shared store (cache, budgets, limits): "
+        "0 closed, 1 half-open, 2 open (the store is skipped)",
+    ),
+)
+
+#: the gauges read from the muxer's health checker (see ``_ops.py``), not counted by the plugin
+OPS_GAUGES: Final = frozenset(
+    {PREFIX + "ledger_outbox_bytes", PREFIX + "shared_state_breaker_state"}
 )
 
 

@@ -14,11 +14,14 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from modelmuxer.alerts import AlertSettings
 from modelmuxer.audit.settings import AuditSettings
 from modelmuxer.budgets.settings import BudgetSettings
 from modelmuxer.cache.settings import CacheSettings
 from modelmuxer.catalog import ModelSpec
+from modelmuxer.crypto import EncryptionSettings
 from modelmuxer.errors import ConfigError
+from modelmuxer.health.settings import HealthSettings
 from modelmuxer.ledger.settings import LedgerSettings
 from modelmuxer.limits.settings import LimitSettings
 from modelmuxer.policies.settings import PolicySettings
@@ -26,6 +29,7 @@ from modelmuxer.privacy.settings import PrivacySettings
 from modelmuxer.reliability.settings import ReliabilitySettings
 from modelmuxer.strategies.base import StrategySettings
 from modelmuxer.telemetry.settings import TelemetrySettings
+from modelmuxer.transport import TLSSettings
 
 __all__ = ["MuxerSettings", "load_settings"]
 
@@ -85,6 +89,16 @@ class MuxerSettings(BaseSettings):
         default_factory=BudgetSettings,
         description="USD budgets (on when any is configured; counters in memory, Redis or PG)",
     )
+    tls: TLSSettings = Field(
+        default_factory=TLSSettings,
+        description="TLS of every Redis and PostgreSQL connection (cache, budgets, limits, "
+        "ledger, audit): CA, client certificates, sslmode, and 'required' to refuse plain text",
+    )
+    encryption: EncryptionSettings = Field(
+        default_factory=EncryptionSettings,
+        description="encryption at rest of cached answers in Redis, the ledger outbox and "
+        "stored prompts, with key rotation (off unless encryption.enabled)",
+    )
     privacy: PrivacySettings = Field(
         default_factory=PrivacySettings,
         description="PII redaction: placeholders before anything leaves the process, values "
@@ -113,6 +127,14 @@ class MuxerSettings(BaseSettings):
         default_factory=TelemetrySettings,
         description="Prometheus metrics, OpenTelemetry spans, structured logs (each off "
         "unless set)",
+    )
+    health: HealthSettings = Field(
+        default_factory=HealthSettings,
+        description="what muxer.health() probes, how long it waits, what it calls degraded",
+    )
+    alerts: AlertSettings = Field(
+        default_factory=AlertSettings,
+        description="budget threshold and spend spike events (on when budgets are configured)",
     )
 
     @field_validator("models", mode="before")

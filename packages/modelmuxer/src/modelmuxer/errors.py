@@ -19,6 +19,7 @@ __all__ = [
     "BudgetExceeded",
     "CircuitOpen",
     "ConfigError",
+    "DecryptionError",
     "InvalidRequest",
     "InvalidToken",
     "ModelMuxerError",
@@ -310,3 +311,31 @@ class StreamInterrupted(ProviderError):
 class SensitiveDataError(ModelMuxerError, TypeError):
     """An attempt to copy, pickle or serialise an object holding PII in clear (the placeholder
     mapping of a redacted request): it lives in memory for its request only."""
+
+
+class DecryptionError(ModelMuxerError):
+    """Data encrypted at rest (a cached answer, an outbox line, a stored prompt) could not be
+    decrypted, so nothing of it is returned: never garbage, never a partial plaintext.
+
+    ``what`` names the data (``outbox line``, ``cache entry``...); ``reason`` is one of
+    ``unknown_key`` (written under a key that is not among ``encryption.keys``), ``tampered``
+    (the key is known but the authentication failed: altered or corrupted), ``malformed`` (not
+    a ModelMuxer ciphertext) or ``disabled`` (encrypted, but encryption is off); ``key_id`` is
+    the id of the key it was written under, when known (an id, never the key).
+    """
+
+    def __init__(self, what: str, reason: str, *, key_id: str | None = None) -> None:
+        self.what = what
+        self.reason = reason
+        self.key_id = key_id
+        under = f" under key {key_id}" if key_id else ""
+        advice = {
+            "unknown_key": f"it was encrypted{under}, which is not among encryption.keys; add "
+            "that key back after the current one to read it",
+            "tampered": f"it was altered or corrupted after it was written{under} (its "
+            "authentication failed)",
+            "malformed": "it is not a ModelMuxer ciphertext (truncated or not encrypted by it)",
+            "disabled": f"it is encrypted{under} but encryption is off; set "
+            "encryption.enabled and encryption.keys (or the variable encryption.keys_env names)",
+        }.get(reason, reason)
+        super().__init__(f"cannot decrypt the {what}: {advice}")

@@ -32,6 +32,13 @@ EVENT_NAMES: Final[Mapping[str, str]] = {
     "policy.denied": "rule, model",
     "pii.redacted": "counts ({kind: count})",
     "pii.detected": "counts ({kind: count}); privacy.mode 'detect': nothing was redacted",
+    "budget.threshold": "budget (its name, e.g. user:*/day), subject, threshold (a fraction of "
+    "the limit, e.g. 0.8), spent_usd, limit_usd, resets_at (ISO 8601, None for total); once "
+    "per budget window and threshold",
+    "spend.spike": "window_s, spend_usd (this window so far), baseline_usd (the average "
+    "window before it), factor; once per window",
+    "decrypt.failed": "component (cache), what (cache entry), reason (unknown_key / tampered / "
+    "malformed / disabled): an entry encrypted at rest was not readable, served as a miss",
 }
 
 

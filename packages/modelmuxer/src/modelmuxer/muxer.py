@@ -16,6 +16,7 @@ from modelmuxer.cache import build_decision_cache, build_response_cache, replay
 from modelmuxer.catalog import Catalog, ModelLike
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ConfigError, InvalidRequest, PluginError
+from modelmuxer.health.checker import HealthChecker
 from modelmuxer.pipeline import (
     Executor,
     MessagesLike,
@@ -30,9 +31,11 @@ from modelmuxer.telemetry._telemetry import Telemetry
 from modelmuxer.types import Completion, Decision, Identity, Request, RoutingOptions, StreamChunk
 
 if TYPE_CHECKING:
+    from modelmuxer.alerts import Alerts
     from modelmuxer.audit.log import AuditLog
     from modelmuxer.budgets import BudgetGuard
     from modelmuxer.config import MuxerSettings
+    from modelmuxer.health import HealthReport
     from modelmuxer.ledger.ledger import CostLedger
     from modelmuxer.limits import RateLimiter
     from modelmuxer.policies.engine import PolicyEngine
@@ -97,9 +100,16 @@ class Muxer:
             self.strategies,
             decisions,
         )
+        #: encrypts what rests in Redis and on disk (``settings.encryption``); ``None`` when off
+        self.encryptor = settings.encryption.build()
         #: the response cache (``settings.cache``; inert unless ``cache.enabled``)
         self.cache = build_response_cache(
-            self.plugins, settings.cache, candidates=self.catalog.ids(), router=self._router
+            self.plugins,
+            settings.cache,
+            candidates=self.catalog.ids(),
+            router=self._router,
+            tls=settings.tls.redis,
+            encryptor=self.encryptor,
         )
         #: per-model circuit breakers (``settings.reliability.breaker``); ``None`` when off. The
         #: registry registers its candidate filter itself, only while a breaker is not closed.
@@ -107,7 +117,9 @@ class Muxer:
         if settings.reliability.breaker.enabled:
             from modelmuxer.reliability import BreakerRegistry
 
-            self.breakers = BreakerRegistry(self.plugins, settings.reliability.breaker)
+            self.breakers = BreakerRegistry(
+                self.plugins, settings.reliability.breaker, stats_window_s=settings.health.window_s
+            )
         self._executor = Executor(
             self.plugins,
             self.catalog,
@@ -132,7 +144,12 @@ class Muxer:
         if settings.ledger.enabled:
             from modelmuxer.ledger.ledger import CostLedger  # SQLAlchemy: only when used
 
-            self.ledger = CostLedger(settings.ledger, catalog=self.catalog)
+            self.ledger = CostLedger(
+                settings.ledger,
+                catalog=self.catalog,
+                tls=settings.tls.postgres,
+                encryptor=self.encryptor,
+            )
             self.plugins.register(self.ledger, name="modelmuxer.ledger")
             if self.ledger.prompt_capture is not None:
                 self.plugins.register(self.ledger.prompt_capture, name="modelmuxer.ledger.prompts")
@@ -155,19 +172,44 @@ class Muxer:
         if settings.audit.enabled:
             from modelmuxer.audit.log import AuditLog  # SQLAlchemy: only when used
 
-            self.audit = AuditLog(settings.audit, url=settings.ledger.resolved_url())
+            self.audit = AuditLog(
+                settings.audit,
+                url=settings.ledger.resolved_url(),
+                tls=settings.tls.postgres,
+                encryptor=self.encryptor,
+            )
             self.plugins.register(self.audit, name="modelmuxer.audit")
         #: the rate limiter (``settings.limits``), registered as a plugin; ``None`` when off
         self.limits: RateLimiter | None = None
         if settings.limits.active:
             from modelmuxer.limits import RateLimiter
 
-            self.limits = RateLimiter.from_settings(settings.limits, events=self.plugins)
+            self.limits = RateLimiter.from_settings(
+                settings.limits, events=self.plugins, tls=settings.tls.redis
+            )
             self.plugins.register(self.limits, name="modelmuxer.limits")
+        #: budget threshold and spend spike events (``settings.alerts``), registered as a
+        #: plugin; ``None`` when off
+        self.alerts: Alerts | None = None
+        if settings.alerts.active(self.budgets is not None):
+            from modelmuxer.alerts import Alerts
+
+            self.alerts = Alerts(
+                settings.alerts,
+                self.plugins,
+                budgets=self.budgets,
+                **_alert_claims(settings),
+            )
+            self.plugins.register(self.alerts, name="modelmuxer.alerts")
+        self._health = HealthChecker(self)
         #: metrics, spans and structured logs (``settings.telemetry``): each off unless set, or
         #: switched on later (``muxer.telemetry.enable_metrics()``...)
         self.telemetry = Telemetry(
-            self.plugins, settings.telemetry, catalog=self.catalog, budgets=self.budgets
+            self.plugins,
+            settings.telemetry,
+            catalog=self.catalog,
+            budgets=self.budgets,
+            ops=self._health,
         )
 
     # -- construction -------------------------------------------------------------------------
@@ -297,6 +339,23 @@ class Muxer:
         """Sync twin of :meth:`astream`."""
         return self._sync.iterate(self.astream(messages, **kwargs))
 
+    # -- health -------------------------------------------------------------------------------
+
+    def health(self) -> HealthReport:
+        """The health of this muxer and of what it depends on, for a readiness probe.
+
+        Each model's circuit breaker and recent error rate, each Redis server and database in
+        use (reachable, latency), the ledger's outbox backlog and each budget's headroom, with an
+        overall ``status`` (``ok`` / ``degraded`` / ``down``) and the reasons. The probes run
+        at once, each given ``settings.health.probe_timeout_s``; this never raises (a probe
+        that fails is an entry of the report). ``report.to_dict()`` is its JSON.
+        """
+        return self._health.check()
+
+    async def ahealth(self) -> HealthReport:
+        """Async twin of :meth:`health` (the probes run on a loop of their own)."""
+        return await self._health.acheck()
+
     def close(self) -> None:
         """Flush the ledger, close the cache's and budgets' connections, and release the
         background loop of the sync methods (idempotent).
@@ -312,14 +371,21 @@ class Muxer:
             self.audit.close()  # a no-op when _release closed it
         if self.limits is not None:
             self.limits.close()  # a blocking client: closes from any thread (again: a no-op)
-        self.telemetry.close()
+        self._close_ops()
         self._sync.close()
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`: the ledger flushes without blocking the event loop."""
         await self._release()
-        self.telemetry.close()
+        self._close_ops()
         self._sync.close()
+
+    def _close_ops(self) -> None:
+        """Stop the alerts' claims, the health probes' loop and the telemetry."""
+        if self.alerts is not None:
+            self.alerts.close()
+        self._health.close()
+        self.telemetry.close()
 
     async def _release(self) -> None:
         if self.ledger is not None:
@@ -403,6 +469,23 @@ def _build(messages: MessagesLike | Request, kwargs: Mapping[str, Any]) -> Reque
     if routing is not None and not isinstance(routing, RoutingOptions | Mapping):
         raise InvalidRequest("expected RoutingOptions or a mapping", field="routing")
     return build_request(messages, params=params, **call)
+
+
+def _alert_claims(settings: MuxerSettings) -> dict[str, Any]:
+    """Where threshold alerts are claimed once across processes: the budgets' Redis, when the
+    budgets are kept there (``alerts.dedupe = "auto"``); else nowhere (once per process)."""
+    if settings.alerts.dedupe != "auto" or settings.budgets.backend_kind != "redis":
+        return {}
+    from modelmuxer.transport import redis_connection_kwargs
+
+    url = settings.budgets.backend.get_secret_value()
+    return {
+        "redis_url": url,
+        "redis_options": redis_connection_kwargs(
+            url, settings.tls.redis, setting="budgets.backend"
+        ),
+        "namespace": f"{settings.budgets.namespace}:alerts",
+    }
 
 
 def _router_plugins(source: str | None) -> list[object]:

@@ -12,6 +12,8 @@ from modelmuxer.cli.audit import add_audit
 from modelmuxer.cli.db import add_db
 from modelmuxer.cli.demo import DEFAULT_STRATEGIES, run_demo_command
 from modelmuxer.cli.eval import add_eval
+from modelmuxer.cli.health import add_health
+from modelmuxer.cli.keys import add_keys
 from modelmuxer.cli.report import add_report
 from modelmuxer.cli.route import run_models, run_route
 from modelmuxer.cli.train import add_train
@@ -118,8 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     add_db(sub)
     add_audit(sub)
+    add_health(sub)
     add_train(sub)
     add_eval(sub)
+    add_keys(sub)
     return parser
 
 

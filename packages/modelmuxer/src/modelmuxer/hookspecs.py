@@ -236,4 +236,3 @@ def modelmuxer_event(name: str, ctx: RequestContext | None, data: Mapping[str, A
     :param ctx: the request it happened in, or ``None`` outside a request.
     :param data: the event's details (never prompt text or secrets).
     """
-

@@ -304,19 +304,19 @@ def _orphan(directory: Path, encryptor: Encryptor | None, *request_ids: str) -> 
 def test_outbox_lines_are_encrypted_and_replayed_across_a_rotation(tmp_path: Path) -> None:
     settings = sqlite_settings(tmp_path, store_prompts=True)
     outbox = settings.resolved_outbox_dir()
-    path = _orphan(outbox, Encryptor([KEY_A]), "r1", "r2")
+    path = _orphan(outbox, Encryptor([KEY_A]), "request-one-0001", "request-two-0002")
     raw = path.read_bytes()
     assert raw.count(b"\n") == 2
     assert all(line.startswith(MARKER) for line in raw.splitlines())
     assert b"Zoltan" not in raw
-    assert b"r1" not in raw  # the record itself is encrypted too
+    assert b"request-one-0001" not in raw  # the record itself is encrypted too
     with CostLedger(settings, encryptor=Encryptor([KEY_B, KEY_A])) as ledger:
         assert ledger.flush()
-        ledger.record_feedback("r1", 1.0)
+        ledger.record_feedback("request-one-0001", 1.0)
         (row,) = ledger.training_rows()
-        assert row.prompt == f"{SECRET} (r1)"  # decrypted for training
+        assert row.prompt == f"{SECRET} (request-one-0001)"  # decrypted for training
     rows = {r["request_id"]: r for r in fetch_rows(settings.resolved_url())}
-    assert set(rows) == {"r1", "r2"}
+    assert set(rows) == {"request-one-0001", "request-two-0002"}
     assert not path.exists()
     # the prompts in the database: encrypted under the current key
     assert all(r["prompt"].startswith("mmx1:" + _id(KEY_B)) for r in rows.values())

@@ -30,7 +30,7 @@ from modelmuxer.plugins import make_plugin_manager
 from modelmuxer.testing import make_card
 from modelmuxer.types import CallRecord, Identity, Usage
 
-__all__ = ["bench_ledger", "ledger_goals", "render_ledger"]
+__all__ = ["bench_ledger", "bench_ledger_hot", "ledger_goals", "render_ledger"]
 
 _FEATURES: dict[str, object] = {
     "prompt_tokens": 42,
@@ -165,6 +165,13 @@ def bench_ledger(n_hot: int = 20_000, n_bulk: int = 50_000) -> dict[str, Any]:
             "sqlite": _throughput(sqlite_url, directory / "sqlite", n_bulk),
             "postgres": _postgres(directory, n_bulk),
         }
+
+
+def bench_ledger_hot(n_hot: int = 20_000) -> dict[str, float]:
+    """The hot path alone (the figure the suite repeats; the throughput runs once)."""
+    with tempfile.TemporaryDirectory(prefix="mm-bench-ledger-") as tmp:
+        directory = Path(tmp)
+        return _hot_path(f"sqlite+aiosqlite:///{directory / 'ledger.db'}", directory, n_hot)
 
 
 def render_ledger(results: dict[str, Any]) -> list[str]:

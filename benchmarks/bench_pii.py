@@ -32,7 +32,7 @@ from modelmuxer.privacy.detectors import BUILTIN_DETECTORS
 from modelmuxer.privacy.evaluation import STRUCTURED_KINDS, evaluate
 from modelmuxer.privacy.settings import PrivacySettings
 
-__all__ = ["bench_pii", "render_pii"]
+__all__ = ["bench_pii", "render_pii", "render_pii_summary"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = (20240601, 7)
@@ -183,6 +183,53 @@ def render_pii(result: dict[str, Any]) -> list[str]:
         f"| restore its answer | {req['restore_us']:.1f} µs |",
         f"| `acomplete`, offline model, redaction off | {pipe['off']:.0f} µs |",
         f"| `acomplete`, offline model, redaction on | {pipe['on']:.0f} µs |",
+        "",
+    ]
+    return lines
+
+
+def render_pii_summary(result: dict[str, Any]) -> list[str]:
+    """The suite's short version: the worst kind per measure over both seeds, and the costs."""
+    runs = [run["kinds"] for run in result["quality"].values()]
+    structured = [k for k in runs[0] if k in STRUCTURED_KINDS]
+    heuristic = [k for k in runs[0] if k not in STRUCTURED_KINDS]
+
+    def worst(kinds: list[str], measure: str) -> tuple[float, str]:
+        return min((run[k][measure], k) for run in runs for k in kinds if k in run)
+
+    leaked = sum(run[k]["leaked"] for run in runs for k in run)
+    labelled = sum(run[k]["labelled"] for run in runs for k in run)
+    texts = sum(run["texts"] for run in result["quality"].values())
+    req, pipe = result["request"], result["acomplete_p50_us"]
+    lines = [
+        "## PII redaction: detection quality and cost (summary)",
+        "",
+        "| detectors | kinds | lowest recall | lowest precision |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, kinds in (("structured (validated)", structured), ("heuristic", heuristic)):
+        if kinds:
+            (recall, r_kind), (precision, p_kind) = (
+                worst(kinds, "recall"),
+                worst(kinds, "precision"),
+            )
+            lines.append(
+                f"| {name} | {len(kinds)} | {recall:.4f} ({r_kind}) | {precision:.4f} ({p_kind}) |"
+            )
+    lines += [
+        "",
+        f"Over {texts} generated texts (two seeds of `generate_corpus`, {labelled} labelled "
+        f"values): **{leaked}** values leaked (covered by no span). "
+        "`python benchmarks/bench_pii.py` prints the table per kind.",
+        "",
+        "| cost | value |",
+        "|---|---:|",
+        *(f"| scan {name} | {us:.0f} µs/KB |" for name, us in result["scan_us_per_kb"].items()),
+        f"| redact a {req['request_chars']:.0f}-character request (3 values) "
+        f"| {req['redact_us']:.0f} µs |",
+        f"| restore its answer | {req['restore_us']:.1f} µs |",
+        f"| `acomplete`, offline model: redaction off / on | {pipe['off']:.0f} / "
+        f"{pipe['on']:.0f} µs |",
         "",
     ]
     return lines

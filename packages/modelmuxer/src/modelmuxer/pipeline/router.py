@@ -56,12 +56,33 @@ class Router:
         eligible: list[ModelCard] = []
         pinned = request.routing.model
         cards = (self._catalog.get(pinned),) if pinned else self._catalog.cards()
-        for card in cards:
-            why = exclusion_reason(features, request, card)
-            if why is None:
-                eligible.append(card)
-            else:
-                excluded[card.id] = why
+        routing = request.routing
+        if (
+            routing.allow is None
+            and not routing.deny
+            and routing.max_cost_usd is None
+            and request.params.max_tokens is None
+            and not (features.needs_tools or features.has_images or features.needs_json)
+        ):
+            # The common request: of the hard constraints only the context window applies.
+            # Checked inline (as exclusion_reason does), which spares a call per candidate;
+            # exclusion_reason still words the reason for a card that does not fit.
+            prompt_tokens = features.prompt_tokens
+            expected = features.expected_output_tokens
+            for card in cards:
+                limit = card.max_output_tokens
+                budget = expected if expected <= limit else limit
+                if prompt_tokens + budget > card.context_window:
+                    excluded[card.id] = exclusion_reason(features, request, card) or ""
+                else:
+                    eligible.append(card)
+        else:
+            for card in cards:
+                why = exclusion_reason(features, request, card)
+                if why is None:
+                    eligible.append(card)
+                else:
+                    excluded[card.id] = why
         if eligible and self._pm.hook.modelmuxer_filter_candidates.get_hookimpls():
             eligible = self._apply_policies(ctx, eligible, excluded)
         if not eligible:

@@ -103,7 +103,9 @@ def _shorten(frontier: list[Candidate], limit: int) -> list[Candidate]:
     for r in range(1, middles + 1):
         row = [float("inf")] * n
         links = [n - 1] * n
-        for i in range(n - 1 - r):
+        # The chain starts at the cheapest model: the last round needs its row only, which
+        # makes the default chain of 3 (one middle) linear in the frontier, not quadratic.
+        for i in range(1 if r == middles else n - 1 - r):
             c = frontier[i]
             for j in range(i + 1, n - r):
                 cost = c.cost_usd + (1.0 - c.quality) * best[r - 1][j]

@@ -81,7 +81,10 @@ class PriorQualityEstimator:
     def quality(self, features: QueryFeatures, card: ModelCard) -> float:
         prior = card.quality_by_task.get(features.task_type, card.quality)
         q = 1.0 - (1.0 - prior) * (0.4 + 1.6 * features.complexity)
-        return min(max(q, 0.01), 0.99)
+        # min(max(q, 0.01), 0.99) as conditional expressions: the same values (NaN included),
+        # at a third of the cost of two builtin calls, once per candidate per request
+        q = 0.01 if q < 0.01 else q
+        return 0.99 if q > 0.99 else q
 
 
 def _max_output(request: Request, card: ModelCard) -> int:
@@ -107,17 +110,62 @@ def estimate_candidates(
     """Every card's :class:`Candidate`; a batch estimator is asked once for all qualities."""
     batch = getattr(estimator, "quality_batch", None)
     if batch is None:
-        return tuple(estimate_candidate(features, request, card, estimator) for card in cards)
+        return _estimate_all(features, request, cards, estimator, None)
     qualities = batch(features, request, cards)
     if len(qualities) != len(cards):
         raise PluginError(
             f"{type(estimator).__name__}.quality_batch returned {len(qualities)} qualities "
             f"for {len(cards)} candidates"
         )
-    return tuple(
-        estimate_candidate(features, request, card, estimator, quality=float(q))
-        for card, q in zip(cards, qualities, strict=True)
-    )
+    return _estimate_all(features, request, cards, estimator, [float(q) for q in qualities])
+
+
+def _estimate_all(
+    features: QueryFeatures,
+    request: Request,
+    cards: Sequence[ModelCard],
+    estimator: QualityEstimator,
+    qualities: Sequence[float] | None,
+) -> tuple[Candidate, ...]:
+    """:func:`estimate_candidate` for every card, in one loop with its arithmetic inlined (and
+    :class:`PriorQualityEstimator`'s, when it is the estimator): the same values, without two
+    or three function calls per candidate on the routing path."""
+    requested = request.params.max_tokens
+    expected = features.expected_output_tokens
+    prompt_tokens = features.prompt_tokens
+    priors = qualities is None and type(estimator) is PriorQualityEstimator
+    task = features.task_type
+    widen = 0.4 + 1.6 * features.complexity  # PriorQualityEstimator's, once per request
+    # looked up only when asked: an estimator answering in batch need not have ``quality``
+    quality_of = None if qualities is not None or priors else estimator.quality
+    out = []
+    for index, card in enumerate(cards):
+        if qualities is not None:
+            quality = qualities[index]
+        elif priors:
+            q = 1.0 - (1.0 - card.quality_by_task.get(task, card.quality)) * widen
+            q = 0.01 if q < 0.01 else q
+            quality = 0.99 if q > 0.99 else q
+        else:
+            assert quality_of is not None
+            quality = quality_of(features, card)
+        max_out = card.max_output_tokens
+        if requested and requested < max_out:
+            max_out = requested
+        out_tokens = expected if expected <= max_out else max_out
+        prompt_cost = prompt_tokens * card.input_cost_per_token
+        out_price = card.output_cost_per_token
+        latency = card.latency
+        out.append(
+            Candidate(
+                card,
+                quality,
+                prompt_cost + out_tokens * out_price,
+                prompt_cost + max_out * out_price,
+                latency.ttft_s + out_tokens / latency.tokens_per_s,
+            )
+        )
+    return tuple(out)
 
 
 def estimate_candidate(

@@ -83,11 +83,14 @@ def hybrid_scores(
     costs = [c.cost_usd for c in candidates]
     positive = [x for x in costs if x > 0.0]
     floor = min(positive) / 10.0 if positive else 1.0
-    logs = [math.log(max(x, floor)) for x in costs]
+    log = math.log
+    # ``floor if floor > x else x`` is ``max(x, floor)`` (NaN included) without a builtin call
+    logs = [log(floor if floor > x else x) for x in costs]
     log_min = min(logs)
     log_span = max(logs) - log_min
-    lat_min = min(c.latency_s for c in candidates)
-    lat_span = max(c.latency_s for c in candidates) - lat_min
+    latencies = [c.latency_s for c in candidates]
+    lat_min = min(latencies)
+    lat_span = max(latencies) - lat_min
     scores: dict[str, float] = {}
     for c, log_cost in zip(candidates, logs, strict=True):
         c_norm = (log_cost - log_min) / log_span if log_span > 0.0 else 0.0

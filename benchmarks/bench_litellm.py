@@ -281,8 +281,9 @@ def render_litellm(result: dict[str, Any]) -> list[str]:
     icount = result.get("icount")
     if icount:
         lines += [
-            "Instructions per call, counted by valgrind (cachegrind): the same on every run, "
-            "where CPU time on a shared 2-core machine is not. Each configuration runs 40 and "
+            "Instructions per call, counted by valgrind (cachegrind): within 1-2% from run to "
+            "run here (LiteLLM's logging threads and waits depend on timing), where CPU time on a "
+            "shared 2-core machine varies far more. Each configuration runs 40 and "
             "140 calls after the same warm-up, in separate processes; the difference over "
             "100 calls is the figure.",
             "",

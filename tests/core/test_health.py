@@ -11,13 +11,10 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,6 +23,7 @@ from typing import Any
 
 import pytest
 import redis
+from _private_redis import PrivateRedis, free_port
 from _support import MakeMuxer
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -42,60 +40,9 @@ PROMPT = "Name three rivers of Europe."
 PASSWORD = "hunter2-not-for-logs"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A ``redis-server`` of this test's own, with a password, to stop and kill."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not installed")
-        command = [binary, "--port", str(self.port), "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(
-            [*command, "--requirepass", PASSWORD],
-            cwd=self.workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, password=PASSWORD)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-
-    def signal(self, sig: signal.Signals) -> None:
-        assert self.process is not None
-        self.process.send_signal(sig)
-        if sig == signal.SIGKILL:
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
+    server = PrivateRedis(tmp_path, password=PASSWORD)
     server.start()
     yield server
     server.stop()
@@ -249,7 +196,7 @@ async def test_a_stopped_then_killed_redis_is_reported_down_without_its_password
 async def test_limits_that_fail_closed_make_an_unreachable_redis_down(
     make_muxer: MakeMuxer, tmp_path: Path
 ) -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     limits = {
         "store": "redis",
         "redis_url": dead,
@@ -315,7 +262,7 @@ async def test_a_high_error_rate_is_degraded_before_any_breaker_opens(
 async def test_the_outbox_backlog_grows_while_the_ledger_database_is_unreachable(
     make_muxer: MakeMuxer, tmp_path: Path
 ) -> None:
-    closed = f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/ledger"
+    closed = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/ledger"
     settings = load_settings(
         ledger={**_ledger(tmp_path, closed), "retry_interval_s": 60.0},
         health={"outbox_max_age_s": 0.001},
@@ -346,7 +293,7 @@ async def test_the_outbox_backlog_grows_while_the_ledger_database_is_unreachable
 
 
 def test_shared_state_breakers_are_metrics(make_muxer: MakeMuxer) -> None:
-    dead = f"redis://127.0.0.1:{_free_port()}/0"
+    dead = f"redis://127.0.0.1:{free_port()}/0"
     settings = load_settings(
         limits={
             "store": "redis",
@@ -379,7 +326,7 @@ def _config(tmp_path: Path, name: str, values: dict[str, Any]) -> str:
 def test_the_cli_exit_code_says_ok_degraded_or_down(
     tmp_path: Path, redis_url: str, namespace: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dead = f"redis://:{PASSWORD}@127.0.0.1:{_free_port()}/0"
+    dead = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
     ok = _config(tmp_path, "ok", {**_stores(redis_url, namespace), "ledger": _ledger(tmp_path)})
     degraded = _config(
         tmp_path, "degraded", {"cache": {"enabled": True, "backend": "redis", "redis_url": dead}}
@@ -469,8 +416,8 @@ def test_in_multi_process_mode_each_worker_sets_the_operational_gauges(tmp_path:
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
-    closed_db = f"postgresql+asyncpg://postgres@127.0.0.1:{_free_port()}/ledger"
-    dead_redis = f"redis://127.0.0.1:{_free_port()}/0"
+    closed_db = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/ledger"
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
     outbox = tmp_path / "outbox"
     worker = subprocess.run(
         [sys.executable, "-c", WORKER, closed_db, str(outbox), dead_redis],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -11,14 +10,12 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from modelmuxer.audit.chain import Body
 from modelmuxer.audit.settings import AuditSettings
 from modelmuxer.audit.spool import Spool, SpoolFile
 from modelmuxer.audit.store import append_entries
 from modelmuxer.audit.verify import VerifyResult, averify_chain
-from modelmuxer.ledger.engine import make_engine
+from modelmuxer.ledger._background import BackgroundWriter
 from modelmuxer.ledger.errors import safe_url
 from modelmuxer.ledger.migrate import aupgrade
 
@@ -31,7 +28,7 @@ T = TypeVar("T")
 _log = logging.getLogger("modelmuxer.audit")
 
 
-class AuditWriter:
+class AuditWriter(BackgroundWriter):
     """Appends queued entries from a daemon thread; :meth:`put` is all the request path does.
     ``tls``: how a PostgreSQL database is reached."""
 
@@ -54,58 +51,25 @@ class AuditWriter:
         self._migrated = not settings.auto_migrate
         self._retry_at = 0.0
         self._down_since: float | None = None
-        self._stopping = False
-        self._wake_pending = False
-        self._started = threading.Event()
-        self._cycle_lock = asyncio.Lock()  # binds to the writer's loop at first use
-        self._wake = asyncio.Event()
-        self._loop = asyncio.new_event_loop()
-        self._engine: AsyncEngine = make_engine(url, tls=tls)
-        self._thread = threading.Thread(target=self._main, name="modelmuxer-audit", daemon=True)
+        super().__init__(
+            url, tls=tls, flush_interval_s=settings.flush_interval_s, thread_name="modelmuxer-audit"
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-        self._started.wait()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        done = self._loop.create_task(self._run())
-        self._started.set()
-        self._loop.run_until_complete(done)
-        self._loop.run_until_complete(self._engine.dispose())
-        self._loop.close()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval_s)
-            self._wake.clear()
-            self._wake_pending = False
-            await self.cycle()
 
     def stop(self, timeout_s: float) -> bool:
         """Append what is queued, spool what cannot be, stop the thread; whether all of it
         reached the database."""
         if not self._thread.is_alive():
             return not self._pending
-        flushed = False
-        try:
-            flushed = self.submit(self._final).result(timeout_s)
-        except TimeoutError:
-            _log.warning("audit: appending on close timed out; the rest goes to the spool")
-            self._spool_pending()
-        except Exception:  # closing must not fail the application
-            _log.exception("audit: appending on close failed; the rest goes to the spool")
-            self._spool_pending()
-        self._loop.call_soon_threadsafe(self._request_stop)
-        self._thread.join(timeout_s)
-        return flushed
+        return self._stop(self._final, timeout_s, self._close_failed)
 
-    def _request_stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def _close_failed(self, timed_out: bool) -> None:
+        if timed_out:
+            _log.warning("audit: appending on close timed out; the rest goes to the spool")
+        else:
+            _log.exception("audit: appending on close failed; the rest goes to the spool")
+        self._spool_pending()
 
     async def _final(self) -> bool:
         flushed = await self.cycle(force=True)
@@ -136,17 +100,12 @@ class AuditWriter:
         with self._lock:
             self._pending.append(body)
             full = len(self._pending) >= self._settings.batch_size
-        if full and not self._wake_pending:
-            self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._wake.set)
+        if full:
+            self.wake()
 
     def submit(self, work: Callable[[], Awaitable[T]]) -> Future[T]:
         """Run ``work()`` on the writer's loop."""
-
-        async def call() -> T:
-            return await work()
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop)
+        return self._on_loop(work)
 
     def flush(self, timeout_s: float | None) -> bool:
         """Append everything queued so far; whether it all reached the database."""

@@ -8,9 +8,7 @@ read back from the files later) and retries every ``retry_interval_s``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -20,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelmuxer.ledger.engine import make_engine
+from modelmuxer.ledger._background import BackgroundWriter
 from modelmuxer.ledger.errors import safe_url
 from modelmuxer.ledger.migrate import aupgrade
 from modelmuxer.ledger.outbox import Entry, Outbox, Segment
@@ -38,7 +36,7 @@ _log = logging.getLogger("modelmuxer.ledger")
 _ADOPT_EVERY_S = 60.0
 
 
-class LedgerWriter:
+class LedgerWriter(BackgroundWriter):
     """Moves outbox entries into the database from a daemon thread with its own event loop.
 
     ``tls``: how a PostgreSQL database is reached. When the outbox encrypts, so are the prompts
@@ -62,36 +60,14 @@ class LedgerWriter:
         self._retry_at = 0.0
         self._adopted_at = float("-inf")
         self._down_since: float | None = None
-        self._stopping = False
-        self._wake_pending = False
-        self._started = threading.Event()
-        self._cycle_lock = asyncio.Lock()  # binds to the writer's loop at first use
-        self._wake = asyncio.Event()
-        self._loop = asyncio.new_event_loop()
-        self._engine: AsyncEngine = make_engine(self._url, tls=tls)
-        self._thread = threading.Thread(target=self._main, name="modelmuxer-ledger", daemon=True)
+        super().__init__(
+            self._url,
+            tls=tls,
+            flush_interval_s=settings.flush_interval_s,
+            thread_name="modelmuxer-ledger",
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-        self._started.wait()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        done = self._loop.create_task(self._run())
-        self._started.set()
-        self._loop.run_until_complete(done)
-        self._loop.run_until_complete(self._engine.dispose())
-        self._loop.close()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.flush_interval_s)
-            self._wake.clear()
-            self._wake_pending = False
-            await self.cycle()
 
     def stop(self, timeout_s: float) -> bool:
         """Flush, stop the thread and keep what could not be written for a later replay.
@@ -100,22 +76,9 @@ class LedgerWriter:
         """
         if not self._thread.is_alive():
             return not self._segments
-        flushed = False
-        try:
-            flushed = self.submit(self._final_flush).result(timeout_s)
-        except TimeoutError:
-            _log.warning("ledger: flush on close timed out; the outbox keeps the records")
-        except Exception:  # closing must not fail the application: the outbox has the records
-            _log.exception("ledger: flush on close failed; the outbox keeps the records")
-        self._loop.call_soon_threadsafe(self._request_stop)
-        self._thread.join(timeout_s)
-        return flushed
+        return self._stop(self._final_flush, timeout_s, _close_failed)
 
-    def _request_stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
-    async def _final_flush(self, engine: AsyncEngine) -> bool:
+    async def _final_flush(self) -> bool:
         flushed = await self.cycle(force=True)
         async with self._cycle_lock:
             last = self._outbox.close()
@@ -129,19 +92,9 @@ class LedgerWriter:
 
     # -- the loop's work -------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Ask for a write now (a full batch is waiting); cheap to call repeatedly."""
-        if not self._wake_pending:
-            self._wake_pending = True
-            self._loop.call_soon_threadsafe(self._wake.set)
-
     def submit(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> Future[T]:
         """Run ``work(engine)`` on the writer's loop (the engine is bound to it)."""
-
-        async def call() -> T:
-            return await work(self._engine)
-
-        return asyncio.run_coroutine_threadsafe(call(), self._loop)
+        return self._on_loop(lambda: work(self._engine))
 
     async def cycle(self, *, force: bool = False) -> bool:
         """Seal the current segment and write every sealed one, oldest first.
@@ -240,3 +193,10 @@ def _is_bad_data(exc: DBAPIError) -> bool:
     """Whether the database refused the data itself (SQLSTATE class 22), not the connection."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return isinstance(exc, DataError) or str(sqlstate or "").startswith("22")
+
+
+def _close_failed(timed_out: bool) -> None:
+    if timed_out:
+        _log.warning("ledger: flush on close timed out; the outbox keeps the records")
+    else:  # the outbox has the records
+        _log.exception("ledger: flush on close failed; the outbox keeps the records")

@@ -32,6 +32,7 @@ def _settings(redis_url: str, tmp_path: Path) -> object:
 
 
 def test_close_after_sync_calls_leaves_no_open_connection(redis_url: str, tmp_path: Path) -> None:
+    gc.collect()  # earlier tests' garbage is theirs: collect it before watching for leaks
     muxer = Muxer(OFFLINE_MODELS, settings=_settings(redis_url, tmp_path))  # type: ignore[arg-type]
     assert [muxer.complete("hello", max_tokens=20).cache for _ in range(2)] == ["miss", "exact"]
     with warnings.catch_warnings(record=True) as caught:
@@ -48,6 +49,7 @@ def test_close_after_sync_calls_leaves_no_open_connection(redis_url: str, tmp_pa
 async def test_aclose_after_async_calls_leaves_no_open_connection(
     redis_url: str, tmp_path: Path
 ) -> None:
+    gc.collect()  # earlier tests' garbage is theirs: collect it before watching for leaks
     muxer = Muxer(OFFLINE_MODELS, settings=_settings(redis_url, tmp_path))  # type: ignore[arg-type]
     assert (await muxer.acomplete("hello", max_tokens=20)).cache == "miss"
     with warnings.catch_warnings(record=True) as caught:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -130,23 +129,9 @@ async def _worker(backend: str, prefix: str, folder: Path, index: int) -> dict[s
 
 
 def _run_processes(backend: str, prefix: str, folder: Path) -> list[dict[str, Any]]:
-    env = {**os.environ, "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, backend, prefix, str(folder), str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(PROCESSES)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    from _workers import run_workers  # under pytest only: workers run this file as a script
+
+    return run_workers(__file__, [backend, prefix, str(folder)], PROCESSES, timeout_s=600)
 
 
 async def _counter(backend: str, prefix: str) -> tuple[Decimal, Decimal]:

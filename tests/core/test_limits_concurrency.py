@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -110,23 +109,9 @@ def _worker(url: str, prefix: str, folder: Path, index: int) -> dict[str, Any]:
 
 
 def _run(url: str, prefix: str, folder: Path) -> list[dict[str, Any]]:
-    env = {**os.environ, "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, url, prefix, str(folder), str(i)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for i in range(PROCESSES)
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    from _workers import run_workers  # under pytest only: workers run this file as a script
+
+    return run_workers(__file__, [url, prefix, str(folder)], PROCESSES, timeout_s=300)
 
 
 @pytest.mark.slow

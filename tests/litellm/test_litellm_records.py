@@ -202,3 +202,39 @@ def test_a_deployment_key_echoed_in_an_error_is_not_recorded() -> None:
     assert record.error is not None
     assert "ValueError" in record.error
     assert canary not in record.error
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+)
+def test_litellm_naive_local_times_become_utc_in_any_zone(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM reports naive local times; the record's are UTC, also across a zone's DST
+    changes (the offset is cached per hour)."""
+    import time
+    from datetime import UTC, datetime
+
+    from modelmuxer_litellm import records
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    records._OFFSETS.clear()
+    try:
+        for naive in (
+            datetime(2026, 3, 29, 0, 30),
+            datetime(2026, 3, 29, 3, 30),
+            datetime(2026, 4, 5, 1, 45),
+            datetime(2026, 10, 4, 2, 15),
+            datetime(2026, 10, 25, 1, 59, 59),
+            datetime(2026, 11, 1, 3, 10),
+            datetime(2026, 7, 1, 12, 0, 5, 123),
+        ):
+            for _ in range(2):  # computed, then from the cache
+                found = records._as_datetime(naive)
+                assert found == naive.astimezone(UTC)
+                assert found.tzinfo is UTC
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        records._OFFSETS.clear()

@@ -275,8 +275,13 @@ class ModelMuxerCallback(CustomLogger):
             for key in ("_retry_skipped_deployment_ids", "_excluded_deployment_ids")
             for i in kwargs.get(key) or ()
         }
-        fresh = [d for d in deployments if _model_id(d) not in tried and origin_id(d) not in tried]
-        candidates = fresh or list(deployments)
+        if tried:
+            fresh = [
+                d for d in deployments if _model_id(d) not in tried and origin_id(d) not in tried
+            ]
+            candidates = fresh or list(deployments)
+        else:  # a first attempt
+            candidates = list(deployments)
         if group == self.auto_group:
             cooling = await _compat.active_cooldowns(
                 self._bound_router(), [origin_id(d) for d in candidates]
@@ -408,4 +413,7 @@ def _model_id(deployment: Mapping[str, Any]) -> str:
 
 
 def _header_value(value: object) -> str:
-    return str(value).encode("ascii", "replace").decode("ascii").replace("\n", " ")[:200]
+    text = str(value)
+    if len(text) <= 200 and text.isascii() and text.isprintable():
+        return text  # the usual id or name: nothing to replace
+    return text.encode("ascii", "replace").decode("ascii").replace("\n", " ")[:200]

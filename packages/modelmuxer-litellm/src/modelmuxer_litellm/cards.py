@@ -48,7 +48,7 @@ _CAPABILITY_KEYS: Final = {
 
 def _section(deployment: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = deployment.get(key)
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 def deployment_id(deployment: Mapping[str, Any]) -> str:
@@ -61,6 +61,11 @@ def deployment_id(deployment: Mapping[str, Any]) -> str:
 
 def origin_id(deployment: Mapping[str, Any]) -> str:
     """The id of the deployment this one stands for: itself, or what a virtual copy copies."""
+    info = deployment.get("model_info")
+    if type(info) is dict:  # LiteLLM's own shape: read it without the general checks
+        origin = info.get(ORIGIN_KEY) or info.get("id")
+        if type(origin) is str and origin:
+            return origin
     origin = _section(deployment, "model_info").get(ORIGIN_KEY)
     return origin if isinstance(origin, str) and origin else deployment_id(deployment)
 

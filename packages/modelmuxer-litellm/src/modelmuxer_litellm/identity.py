@@ -19,8 +19,10 @@ A raw key (``sk-...``) is never used.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from modelmuxer.types import Identity
 
@@ -34,6 +36,27 @@ _SOURCES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: every metadata key either function reads: a request whose metadata has none of them (and no
+#: ``user``) is the anonymous identity with no tags, without looking further
+_IDENTITY_KEYS: Final = frozenset(k for keys in _SOURCES.values() for k in keys if k != "$user")
+_TAG_KEYS: Final = frozenset(
+    (
+        "tags",
+        "user_api_key_alias",
+        "user_api_key_hash",
+        "user_api_key",
+        "user_api_key_team_alias",
+        "user_api_key_team_id",
+    )
+)
+_ANONYMOUS: Final = Identity()
+_NO_TAGS: Final[frozenset[str]] = frozenset()
+#: identities by their field values: the same few callers ask again and again
+_KNOWN_SIZE: Final = 1024
+_known: OrderedDict[tuple[str | None, ...], Identity] = OrderedDict()
+_known_lock = threading.Lock()
+
+
 def _text(value: object) -> str | None:
     if value is None or isinstance(value, Mapping | list | tuple):
         return None
@@ -43,6 +66,8 @@ def _text(value: object) -> str | None:
 
 def identity_from_request(metadata: Mapping[str, Any], user: object = None) -> Identity:
     """The identity of a request with this ``metadata`` and ``user`` parameter."""
+    if user is None and _IDENTITY_KEYS.isdisjoint(metadata.keys()):
+        return _ANONYMOUS
     found: dict[str, str] = {}
     for field, keys in _SOURCES.items():
         for key in keys:
@@ -50,7 +75,16 @@ def identity_from_request(metadata: Mapping[str, Any], user: object = None) -> I
             if value is not None:
                 found[field] = value
                 break
-    return Identity(**found)
+    values = tuple(found.get(field) for field in _SOURCES)
+    with _known_lock:
+        identity = _known.get(values)
+    if identity is None:
+        identity = Identity(**found)  # validated once per distinct identity
+        with _known_lock:
+            _known[values] = identity
+            if len(_known) > _KNOWN_SIZE:
+                _known.popitem(last=False)
+    return identity
 
 
 def _key_tag(metadata: Mapping[str, Any]) -> str | None:
@@ -65,6 +99,8 @@ def _key_tag(metadata: Mapping[str, Any]) -> str | None:
 
 def tags_from_request(metadata: Mapping[str, Any]) -> frozenset[str]:
     """The request's tags: ``metadata["tags"]`` and, in the proxy, its key and team."""
+    if _TAG_KEYS.isdisjoint(metadata.keys()):
+        return _NO_TAGS
     tags: set[str] = set()
     listed = metadata.get("tags")
     if isinstance(listed, list | tuple | set | frozenset):

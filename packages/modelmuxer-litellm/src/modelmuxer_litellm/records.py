@@ -8,8 +8,8 @@ are then each priced at their own rates.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from modelmuxer.backends.litellm_backend import scrub_secrets
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Usage
@@ -18,12 +18,15 @@ from modelmuxer_litellm.routing_info import RoutingInfo
 __all__ = ["build_record", "request_id_of", "usage_of"]
 
 
+_NO_USAGE: Final = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+
+
 def _number(value: object) -> int:
     return value if isinstance(value, int) and value > 0 else 0
 
 
 def _get(obj: object, key: str) -> object:
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
 
@@ -33,18 +36,47 @@ def usage_of(response: object) -> Usage:
     usage = _get(response, "usage")
     if usage is None:
         return Usage()
+    return Usage.model_validate(_usage_fields(usage))
+
+
+def _usage_fields(usage: object) -> dict[str, int]:
+    """The fields of a :class:`~modelmuxer.types.Usage` for a LiteLLM usage object (or dict)."""
     details = _get(usage, "prompt_tokens_details")
     prompt = _number(_get(usage, "prompt_tokens"))
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=_number(_get(usage, "completion_tokens")),
-        cached_tokens=min(_number(_get(details, "cached_tokens")), prompt),
-    )
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": _number(_get(usage, "completion_tokens")),
+        "cached_tokens": min(_number(_get(details, "cached_tokens")), prompt),
+    }
+
+
+#: the local zone's UTC offset for each quarter hour seen: LiteLLM's times are naive local ones,
+#: and ``astimezone`` looks the zone up on every call
+_OFFSETS: dict[datetime, timedelta] = {}
+_QUARTER: Final = timedelta(minutes=15)
+
+
+def _offset(local: datetime) -> timedelta:
+    """What ``astimezone(UTC)`` takes off ``local`` (also for a time a DST change skips)."""
+    return local - local.astimezone(UTC).replace(tzinfo=None)
+
+
+def _as_utc(naive: datetime) -> datetime:
+    start = naive.replace(minute=naive.minute - naive.minute % 15, second=0, microsecond=0)
+    offset = _OFFSETS.get(start)
+    if offset is None:
+        offset = _offset(start)
+        if offset != _offset(start + _QUARTER - timedelta(microseconds=1)):
+            return naive.astimezone(UTC)  # the zone's offset changes in this quarter hour
+        if len(_OFFSETS) > 64:
+            _OFFSETS.clear()
+        _OFFSETS[start] = offset
+    return (naive - offset).replace(tzinfo=UTC)
 
 
 def _as_datetime(value: object) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.astimezone(UTC)
+        return value if value.tzinfo else _as_utc(value)
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
     return datetime.now(UTC)
@@ -70,11 +102,16 @@ def build_record(
     started = _as_datetime(start_time)
     ended = _as_datetime(end_time)
     streamed = bool(kwargs.get("stream"))
-    usage = Usage()
+    usage = _NO_USAGE
     if outcome == "ok":
-        usage = usage_of(kwargs.get("complete_streaming_response") or response)
+        answer = kwargs.get("complete_streaming_response") or response
+        found = _get(answer, "usage")
+        if found is not None:
+            usage = _usage_fields(found)  # validated with the record
     if card is not None:
-        cost = card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        cost = card.cost_usd(
+            usage["prompt_tokens"], usage["completion_tokens"], usage["cached_tokens"]
+        )
         provider = card.provider
     else:
         raw_cost = kwargs.get("response_cost")

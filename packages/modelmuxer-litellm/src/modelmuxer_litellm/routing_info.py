@@ -28,11 +28,11 @@ def request_metadata(kwargs: Mapping[str, Any]) -> MutableMapping[str, Any] | No
     """The request's metadata dict (``metadata``, or ``litellm_metadata`` on some proxy routes),
     looked up in the call kwargs and in their ``litellm_params``."""
     for source in (kwargs, kwargs.get("litellm_params")):
-        if not isinstance(source, Mapping):
+        if type(source) is not dict and not isinstance(source, Mapping):
             continue
         for name in _METADATA_NAMES:
             found = source.get(name)
-            if isinstance(found, MutableMapping):
+            if type(found) is dict or isinstance(found, MutableMapping):
                 return found
     return None
 
@@ -136,8 +136,7 @@ class RoutingMemo:
         data = metadata.get(METADATA_KEY) if metadata is not None else None
         if not isinstance(data, Mapping) or "deployment" not in data:
             return None
-        with self._lock:
-            info = self._infos.get(str(data.get("request_id")))
+        info = self._infos.get(str(data.get("request_id")))  # one dict read: no lock needed
         if info is not None and info.deployment == data["deployment"]:
             return info
         found = RoutingInfo.from_metadata(metadata)

@@ -9,7 +9,6 @@ in practice are few (a model group, minus what is cooling down), so the routers 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -44,7 +43,7 @@ class DeploymentSelector:
         self._estimator = muxer.plugins.hook.modelmuxer_quality_estimator()
         self._settings = muxer.settings.strategy_settings()
         self._cards: dict[str, ModelCard] = {}
-        self._routers: OrderedDict[tuple[str, ...], Router] = OrderedDict()
+        self._routers: dict[tuple[str, ...], Router] = {}  # in order of creation
         self._lock = threading.Lock()
 
     def card(self, deployment: Mapping[str, Any]) -> ModelCard:
@@ -80,18 +79,23 @@ class DeploymentSelector:
         """ModelMuxer's decision among ``deployments`` for ``ctx.request``; the chosen model is a
         deployment id (of the deployment a virtual copy stands for). Raises
         :class:`~modelmuxer.errors.NoEligibleModel` when none may answer."""
-        cards = {}
-        for deployment in deployments:
-            card = self.card(deployment)
-            cards[card.id] = card
-        return self._router(tuple(sorted(cards)), cards).route(ctx)
+        known = self._cards
+        listed = deployments if isinstance(deployments, list) else list(deployments)
+        idents = []
+        for deployment in listed:
+            ident = origin_id(deployment)
+            if ident not in known:
+                self.card(deployment)
+            idents.append(ident)
+        key = tuple(sorted(set(idents)))
+        router = self._routers.get(key)  # one dict read: safe without the lock
+        if router is None:
+            cards = {i: self.card(d) for i, d in zip(idents, listed, strict=True)}
+            router = self._router(key, cards)
+        return router.route(ctx)
 
     def _router(self, key: tuple[str, ...], cards: Mapping[str, ModelCard]) -> Router:
-        with self._lock:
-            router = self._routers.get(key)
-            if router is not None:
-                self._routers.move_to_end(key)
-                return router
+        """A new router over the ``cards`` of ``key`` (the oldest goes past ``_MAX_ROUTERS``)."""
         muxer = self.muxer
         router = Router(
             muxer.plugins,
@@ -101,7 +105,7 @@ class DeploymentSelector:
             muxer.strategies,
         )
         with self._lock:
-            self._routers[key] = router
-            if len(self._routers) > _MAX_ROUTERS:
-                self._routers.popitem(last=False)
+            router = self._routers.setdefault(key, router)
+            while len(self._routers) > _MAX_ROUTERS:
+                del self._routers[next(iter(self._routers))]
         return router

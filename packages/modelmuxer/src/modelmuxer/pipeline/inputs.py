@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,6 +21,13 @@ _PARAM_FIELDS = frozenset(GenerationParams.model_fields)
 _BRANCH_LABELS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
 
 _M = TypeVar("_M", bound=BaseModel)
+
+
+@functools.cache
+def _defaults() -> tuple[RoutingOptions, GenerationParams]:
+    """Shared (frozen) empty routing options and parameters: a request without them takes these
+    instead of validating an empty mapping each time. Built on first use (``defer_build``)."""
+    return RoutingOptions(), GenerationParams()
 
 
 def _path(loc: tuple[int | str, ...]) -> list[str]:
@@ -101,10 +109,14 @@ def build_request(
             return _override(
                 messages, strategy, model, identity, tag_list, metadata, routing, params, request_id
             )
-        route = _pin(_validate(RoutingOptions, routing or {}, "routing"), strategy, model)
+        route = _pin(
+            _validate(RoutingOptions, routing, "routing") if routing else _defaults()[0],
+            strategy,
+            model,
+        )
         fields: dict[str, Any] = {
             "messages": _messages(messages),
-            "params": params,
+            "params": params or _defaults()[1],
             "identity": identity or {},
             "tags": tag_list or (),
             "metadata": dict(metadata or {}),

@@ -315,7 +315,11 @@ class ModelMuxerCallback(CustomLogger):
             request_id=request_id,
             strategy=strategy if isinstance(strategy, str) else None,
             routing=routing if isinstance(routing, Mapping) else None,
-            metadata={k: v for k, v in metadata.items() if k != METADATA_KEY},
+            metadata=(
+                {k: v for k, v in metadata.items() if k != METADATA_KEY}
+                if METADATA_KEY in metadata
+                else metadata  # a first attempt (build_request copies it)
+            ),
         )
         muxer = self.muxer
         ctx = RequestContext(

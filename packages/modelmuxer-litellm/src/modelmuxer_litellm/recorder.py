@@ -54,11 +54,14 @@ class CallRecorder:
         if not isinstance(model_info, Mapping) or not model_info.get("id"):
             return None  # not a Router call (a plain litellm.completion elsewhere in the process)
         deployment = origin_id({"model_info": model_info})
-        if not self._first_report(str(kwargs.get("litellm_call_id") or id(kwargs))):
-            return None
         if not self._owns(deployment):
             return None
         info = _routing_info(kwargs, deployment, self.memo)
+        attempt = self._first_report(
+            str(kwargs.get("litellm_call_id") or id(kwargs)), info.request_id
+        )
+        if attempt is None:
+            return None
         return build_record(
             kwargs,
             response,
@@ -66,27 +69,25 @@ class CallRecorder:
             end_time,
             card=self._card_by_id(deployment),
             info=info,
-            attempt=self._next_attempt(info.request_id),
+            attempt=attempt,
             outcome=outcome,
         )
 
-    def _first_report(self, call_id: str) -> bool:
-        """LiteLLM may report a call both sync and async: record it once."""
+    def _first_report(self, call_id: str, request_id: str) -> int | None:
+        """The number of the call ``call_id`` among its request's calls, or ``None`` when it
+        was reported already (LiteLLM may report a call both sync and async: record it once)."""
         with self._lock:
             if call_id in self._reported:
-                return False
+                return None
             self._reported[call_id] = None
             if len(self._reported) > _REMEMBERED:
                 self._reported.popitem(last=False)
-            return True
-
-    def _next_attempt(self, request_id: str) -> int:
-        with self._lock:
-            attempt = self._attempts.get(request_id, -1) + 1
-            self._attempts[request_id] = attempt
-            self._attempts.move_to_end(request_id)
-            if len(self._attempts) > _REMEMBERED:
-                self._attempts.popitem(last=False)
+            attempts = self._attempts
+            attempt = attempts.get(request_id, -1) + 1
+            attempts[request_id] = attempt
+            attempts.move_to_end(request_id)
+            if len(attempts) > _REMEMBERED:
+                attempts.popitem(last=False)
             return attempt
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _ledger_support import afetch_rows, sqlite_settings
-from _support import OFFLINE_MODELS, MakeMuxer
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 from _telemetry_support import Scrape
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -28,6 +28,7 @@ from modelmuxer.config import MuxerSettings
 from modelmuxer.errors import ConfigError
 from modelmuxer.events import emit
 from modelmuxer.telemetry import METRICS, MetricsPlugin, TelemetrySettings, exposed_names
+from modelmuxer.types import Usage
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -157,6 +158,33 @@ async def test_a_mixed_run_matches_the_ledger(make_muxer: MakeMuxer, tmp_path: P
         "global/day",
         "org:acme/month",
     }
+
+
+async def test_cost_if_strongest_prices_each_answer_on_the_strongest_model(
+    make_muxer: MakeMuxer,
+) -> None:
+    recorder = Recorder()
+    muxer = make_muxer(OFFLINE_MODELS, plugins=[recorder])
+    metrics = muxer.telemetry.enable_metrics()
+    for topic in TOPICS[:2]:
+        await muxer.acomplete(f"Explain {topic} in two sentences.")
+    await muxer.acomplete(
+        "Tell me about the moon.", strategy="cascade", metadata={"offline": {"refuse": True}}
+    )
+    # a call whose prompt a provider cache partly served: told to the metrics directly
+    usage = Usage(prompt_tokens=1200, completion_tokens=30, cached_tokens=1000)
+    cached = recorder.records[0].model_copy(update={"usage": usage, "attempt": 5})
+    metrics.modelmuxer_record(cached)
+    strongest = max(muxer.catalog, key=lambda c: (c.quality, c.output_cost_per_token))
+    answered = [r for r in [*recorder.records, cached] if r.outcome != "escalated"]
+    assert any(r.outcome == "escalated" for r in recorder.records)  # left out of the sum
+    expected = sum(
+        strongest.cost_usd(r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.cached_tokens)
+        for r in answered
+    )
+    scrape = Scrape(metrics.scrape().decode())
+    assert scrape.total("modelmuxer_cost_if_strongest_usd_total") == pytest.approx(expected)
+    assert expected > 0
 
 
 async def test_labels_are_bounded(make_muxer: MakeMuxer, tmp_path: Path) -> None:

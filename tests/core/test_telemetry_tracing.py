@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Generator
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
+from typing import Any
 
 import pytest
 from _support import OFFLINE_MODELS, MakeMuxer
@@ -14,7 +15,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import ProxyTracerProvider, SpanKind, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, ProxyTracerProvider, SpanKind, StatusCode
 
 from modelmuxer import Muxer, ProviderTimeout, hookimpl
 from modelmuxer.backends import ModelCall, ModelResponse, StreamDelta
@@ -361,6 +369,119 @@ async def test_a_global_provider_set_later_is_used_from_the_next_request(
     current[0] = ProxyTracerProvider()
     await muxer.acomplete(PROMPT, model=MINI)
     assert len(calls.get_hookimpls()) == base
+
+
+def _sampled(exporter: InMemorySpanExporter, sampler: Sampler) -> TracerProvider:
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+async def test_a_dropped_trace_records_nothing_but_keeps_its_context(
+    make_muxer: MakeMuxer, exporter: InMemorySpanExporter
+) -> None:
+    provider = _sampled(exporter, ParentBased(ALWAYS_OFF))
+    probe = SpanProbe(provider)
+    muxer = make_muxer(OFFLINE_MODELS, plugins=[probe])
+    muxer.telemetry.enable_tracing(tracer_provider=provider)
+    completion = await muxer.acomplete(PROMPT, model=MINI)
+    assert completion.text
+    assert exporter.get_finished_spans() == ()
+    # the backend still runs inside the (unrecorded) attempt span: its trace id is propagated
+    (seen,) = probe.seen
+    assert seen != 0
+
+
+class ClientOnly(Sampler):
+    """Keeps model calls (CLIENT spans) only, and remembers what it was shown at their start."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, dict[str, Any]]] = []
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        self.shown.append((name, dict(attributes or {})))
+        keep = kind is SpanKind.CLIENT
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, attributes)
+
+    def get_description(self) -> str:
+        return "ClientOnly"
+
+
+async def test_a_sampler_sees_the_model_and_the_attempt_span_is_kept_on_its_own(
+    make_muxer: MakeMuxer, exporter: InMemorySpanExporter
+) -> None:
+    sampler = ClientOnly()
+    muxer = make_muxer(OFFLINE_MODELS)
+    muxer.telemetry.enable_tracing(tracer_provider=_sampled(exporter, sampler))
+    completion = await muxer.acomplete(PROMPT, model=MINI, temperature=0.3)
+    (attempt,) = exporter.get_finished_spans()  # the request span was dropped, not its attempt
+    assert attempt.name == f"chat {MINI}"
+    assert attempt.parent is not None
+    assert attempt.parent.span_id != 0
+    shown = dict(sampler.shown)
+    assert shown[f"chat {MINI}"] == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": MINI,
+    }
+    a = attempt.attributes
+    assert a["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens
+    assert a["gen_ai.request.temperature"] == 0.3
+    assert a["modelmuxer.attempt"] == 0
+
+
+class EveryOther(Sampler):
+    """Samples every other new trace."""
+
+    def __init__(self) -> None:
+        self.roots = 0
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        self.roots += 1
+        keep = self.roots % 2 == 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, attributes)
+
+    def get_description(self) -> str:
+        return "EveryOther"
+
+
+async def test_a_parent_based_sampler_keeps_whole_trees(
+    make_muxer: MakeMuxer, exporter: InMemorySpanExporter
+) -> None:
+    muxer = make_muxer(OFFLINE_MODELS)
+    muxer.telemetry.enable_tracing(tracer_provider=_sampled(exporter, ParentBased(EveryOther())))
+    answered = [await muxer.acomplete(f"{PROMPT} ({i})", model=MINI) for i in range(4)]
+    spans = exporter.get_finished_spans()
+    requests = _by_name(spans, REQUEST_SPAN)
+    assert [r.attributes["modelmuxer.request_id"] for r in requests] == [
+        answered[0].request_id,
+        answered[2].request_id,
+    ]
+    attempts = [s for s in spans if s.name.startswith("chat ")]
+    assert sorted(_parent_id(a) or 0 for a in attempts) == sorted(
+        r.context.span_id for r in requests
+    )
+    for request in requests:  # a kept request span has every attribute, set when it ended
+        assert request.attributes["gen_ai.response.model"] == MINI
+        assert request.attributes["modelmuxer.strategy"]
 
 
 def test_the_tracing_setting_registers_the_plugin(make_muxer: MakeMuxer) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pluggy
 
@@ -14,7 +15,7 @@ from modelmuxer._secrets import error_text
 from modelmuxer.backends.base import ModelCall, ModelResponse
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
-from modelmuxer.types import CallOutcome, CallRecord, Decision, ModelCard, Usage
+from modelmuxer.types import CallOutcome, CallRecord, Decision, Identity, ModelCard, Usage
 
 __all__ = ["CallResult", "call_model", "emit_record", "make_record"]
 
@@ -42,15 +43,18 @@ def emit_record(
     error: BaseException | None = None,
     ttft_s: float | None = None,
     reason: str | None = None,
+    cost_usd: float | None = None,
 ) -> None:
     """Broadcast the record of one model call (skipped cheaply when nobody listens).
 
     ``reason`` says why this model was called when it is not the decision's reason (a retry,
-    a fallback).
+    a fallback); ``cost_usd`` is the call's cost when the caller has it (else priced here).
     """
     if not pm.hook.modelmuxer_record.get_hookimpls():
         return
     card = call.card
+    if cost_usd is None:
+        cost_usd = card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
     record = make_record(
         ctx,
         decision,
@@ -59,7 +63,7 @@ def emit_record(
         attempt=call.attempt,
         started_at=started_at,
         usage=usage,
-        cost_usd=card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+        cost_usd=cost_usd,
         latency_s=latency_s,
         streamed=call.stream,
         outcome=outcome,
@@ -88,30 +92,44 @@ def make_record(
     reason: str | None = None,
     saved_usd: float = 0.0,
 ) -> CallRecord:
-    """The :class:`CallRecord` of one call of ``ctx``'s request (a model call or a cache hit)."""
+    """The :class:`CallRecord` of one call of ``ctx``'s request (a model call or a cache hit).
+
+    Built with :meth:`CallRecord.trusted` (not validated again): the values come from the
+    validated request, decision and card, or are typed here. The ones a plugin may have
+    replaced without validation (``model_copy(update=...)`` of the request, a backend's usage)
+    are checked for their exact types, and the record is validated when one is not.
+    """
     request = ctx.request
-    return CallRecord(
-        request_id=request.request_id,
-        attempt=attempt,
-        started_at=datetime.fromtimestamp(started_at, UTC),
-        identity=request.identity,
-        tags=request.tags,
-        strategy=decision.strategy,
-        model=model,
-        provider=provider,
-        usage=usage,
-        cost_usd=cost_usd,
-        latency_s=latency_s,
-        ttft_s=ttft_s,
-        streamed=streamed,
-        outcome=outcome,
-        error=None if error is None else error_text(error),
-        reason=decision.reason if reason is None else reason,
-        features=decision.features,
-        named_model=_named_model(request.metadata),
-        cache=ctx.cache,
-        saved_usd=saved_usd,
-    )
+    fields: dict[str, Any] = {
+        "request_id": request.request_id,
+        "attempt": attempt,
+        "started_at": datetime.fromtimestamp(started_at, UTC),
+        "identity": request.identity,
+        "tags": request.tags,
+        "strategy": decision.strategy,
+        "model": model,
+        "provider": provider,
+        "usage": usage,
+        "cost_usd": float(cost_usd),
+        "latency_s": float(latency_s),
+        "ttft_s": None if ttft_s is None else float(ttft_s),
+        "streamed": streamed,
+        "outcome": outcome,
+        "error": None if error is None else error_text(error),
+        "reason": decision.reason if reason is None else reason,
+        "features": decision.features,
+        "named_model": _named_model(request.metadata),
+        "cache": ctx.cache,
+        "saved_usd": float(saved_usd),
+    }
+    if (
+        type(fields["identity"]) is Identity
+        and type(fields["tags"]) is frozenset
+        and type(fields["features"]) is dict
+        and type(usage) is Usage
+    ):
+        return CallRecord.trusted(fields)
+    return CallRecord.model_validate(fields)
 
 
 def _named_model(metadata: Mapping[str, object]) -> str | None:

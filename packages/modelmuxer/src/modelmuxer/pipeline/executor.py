@@ -231,6 +231,7 @@ class Executor:
             latency_s=result.latency_s,
             outcome="ok" if accept else "escalated",
             reason=reason,
+            cost_usd=result.cost_usd,
         )
         state.attempts.append(_attempt(model, result, score, accept))
         return Step(model, call, result, None, score, accept)

@@ -292,6 +292,12 @@ class MetricsPlugin:
         self._identity = bool(settings.identity_labels)
         ranked = sorted(catalog, key=lambda c: (c.quality, c.output_cost_per_token), reverse=True)
         self._strongest = ranked[0] if ranked else None
+        #: the strongest candidate's prices of an input and an output token (cards are frozen)
+        self._strongest_rates = (
+            (0.0, 0.0)
+            if self._strongest is None
+            else (self._strongest.input_cost_per_token, self._strongest.output_cost_per_token)
+        )
         self._calls: dict[tuple[str, ...], LocalCallSink | PromCallSink] = {}
         self._requests: dict[tuple[str, ...], LocalRequestSink | PromRequestSink] = {}
         self._ttft: dict[tuple[str, str], Histogram] = {}
@@ -368,8 +374,38 @@ class MetricsPlugin:
     @hookimpl
     def modelmuxer_record(self, record: CallRecord) -> None:
         """Count one model call (or cache hit): calls, tokens, cost, latency, decisions."""
-        try:
-            self._count_call(record)
+        try:  # inline, not a helper call: this runs for every model call
+            if record.cache in _HIT:
+                self._count_hit(record)
+                return
+            outcome = record.outcome
+            key: tuple[str, ...] = (record.model, record.provider, record.strategy, outcome)
+            if self._identity:
+                key += self._set.identity_values(record.identity)
+            sink = self._calls.get(key)
+            if sink is None:
+                sink = self._calls[key] = self._set.call_sink(key)
+            usage = record.usage
+            prompt, completion = usage.prompt_tokens, usage.completion_tokens
+            if_strongest = 0.0
+            strongest = self._strongest
+            if strongest is not None and outcome != "escalated" and (prompt or completion):
+                cached = usage.cached_tokens
+                if cached:
+                    if_strongest = strongest.cost_usd(prompt, completion, cached)
+                else:  # what ModelCard.cost_usd computes without cached tokens, inline
+                    rate_in, rate_out = self._strongest_rates
+                    if_strongest = prompt * rate_in + completion * rate_out
+            sink.add(
+                prompt,
+                completion,
+                record.cost_usd,
+                if_strongest,
+                record.attempt == 0,
+                record.latency_s,
+            )
+            if record.ttft_s is not None:
+                self._ttft_of(record.model, record.provider).observe(record.ttft_s)
         except Exception:  # a hook must not raise: the metric is lost, the request is not
             _log.exception("metrics: cannot count the call record of %s", record.request_id)
 
@@ -379,7 +415,23 @@ class MetricsPlugin:
     ) -> None:
         """Count the request: outcome, duration, error type, cache result."""
         try:
-            self._count_request(ctx, completion, error)
+            if error is None:
+                if completion is None:
+                    key: tuple[str, ...] = (ctx.strategy, "none", "none", "ok")
+                else:
+                    key = (ctx.strategy, completion.model, completion.provider, "ok")
+            else:
+                key = (ctx.strategy, "none", "none", self._failure(ctx, error))
+            if self._identity:
+                key += self._set.identity_values(ctx.request.identity)
+            sink = self._requests.get(key)
+            if sink is None:
+                sink = self._requests[key] = self._set.request_sink(key)
+            sink.add(time.perf_counter() - ctx.started_perf)
+            if ctx.cache != "off":
+                self._cache[ctx.cache].inc()
+            if self._gauges is not None or self._ops_gauges is not None:
+                self._refresh_gauges()
         except Exception:
             _log.exception("metrics: cannot count request %s", ctx.request.request_id)
 
@@ -398,36 +450,15 @@ class MetricsPlugin:
 
     # -- calls and requests -------------------------------------------------------------------
 
-    def _count_call(self, record: CallRecord) -> None:
-        if record.cache in _HIT:
-            if record.saved_usd:
-                saved = self._saved.get(record.model)
-                if saved is None:
-                    saved = self._saved[record.model] = self._set.counter(
-                        "modelmuxer_cache_saved_usd"
-                    ).labels(record.model)
-                saved.inc(record.saved_usd)
-            return
-        outcome = record.outcome
-        key: tuple[str, ...] = (record.model, record.provider, record.strategy, outcome)
-        if self._identity:
-            key += self._set.identity_values(record.identity)
-        sink = self._calls.get(key)
-        if sink is None:
-            sink = self._calls[key] = self._set.call_sink(key)
-        usage = record.usage
-        prompt, completion = usage.prompt_tokens, usage.completion_tokens
-        strongest = self._strongest
-        if_strongest = (
-            strongest.cost_usd(prompt, completion, usage.cached_tokens)
-            if strongest is not None and outcome != "escalated" and (prompt or completion)
-            else 0.0
-        )
-        sink.add(
-            prompt, completion, record.cost_usd, if_strongest, record.attempt == 0, record.latency_s
-        )
-        if record.ttft_s is not None:
-            self._ttft_of(record.model, record.provider).observe(record.ttft_s)
+    def _count_hit(self, record: CallRecord) -> None:
+        """A cache hit: no model call, only what it saved."""
+        if record.saved_usd:
+            saved = self._saved.get(record.model)
+            if saved is None:
+                saved = self._saved[record.model] = self._set.counter(
+                    "modelmuxer_cache_saved_usd"
+                ).labels(record.model)
+            saved.inc(record.saved_usd)
 
     def _ttft_of(self, model: str, provider: str) -> Histogram:
         child = self._ttft.get((model, provider))
@@ -436,39 +467,23 @@ class MetricsPlugin:
             child = self._ttft[(model, provider)] = family.labels(model, provider)
         return child
 
-    def _count_request(
-        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
-    ) -> None:
-        if error is None:
-            model, provider, outcome = (
-                ("none", "none", "ok")
-                if completion is None
-                else (completion.model, completion.provider, "ok")
-            )
-        else:
-            model = provider = "none"
-            cancelled = isinstance(error, asyncio.CancelledError | GeneratorExit)
-            outcome = "cancelled" if cancelled else "error"
-            if not cancelled:
-                errors = self._set.counter("modelmuxer_request_errors")
-                errors.labels(ctx.strategy, type(error).__name__).inc()
-        key: tuple[str, ...] = (ctx.strategy, model, provider, outcome)
-        if self._identity:
-            key += self._set.identity_values(ctx.request.identity)
-        sink = self._requests.get(key)
-        if sink is None:
-            sink = self._requests[key] = self._set.request_sink(key)
-        sink.add(time.perf_counter() - ctx.started_perf)
-        if ctx.cache != "off":
-            self._cache[ctx.cache].inc()
-        if self._gauges is not None or self._ops_gauges is not None:
-            now = time.monotonic()
-            if now >= self._next_refresh:
-                self._next_refresh = now + self._refresh_s
-                if self._gauges is not None:
-                    self._gauges.refresh()
-                if self._ops_gauges is not None:
-                    self._ops_gauges.refresh()
+    def _failure(self, ctx: RequestContext, error: BaseException) -> str:
+        """The outcome of a failed request (counting its error type unless it was cancelled)."""
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            return "cancelled"
+        errors = self._set.counter("modelmuxer_request_errors")
+        errors.labels(ctx.strategy, type(error).__name__).inc()
+        return "error"
+
+    def _refresh_gauges(self) -> None:
+        """Multi-process mode: refresh this muxer's gauges, at most every ``budget_refresh_s``."""
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._next_refresh = now + self._refresh_s
+            if self._gauges is not None:
+                self._gauges.refresh()
+            if self._ops_gauges is not None:
+                self._ops_gauges.refresh()
 
     # -- events -------------------------------------------------------------------------------
 

@@ -14,7 +14,11 @@ the model is called, so spans a backend makes (litellm, a LangChain model) nest 
 
 The request span is made lazily (at the first attempt, event or the request's end) with the
 request's start time, so a muxer pays nothing for it before then; and nothing at all while no
-tracer provider is configured. Prompts and answers go on spans only with ``capture_content``.
+tracer provider is configured. The OpenTelemetry SDK checks every attribute it is given, per
+call: a span gets its attributes in as few calls as possible (an attempt span the ones a
+sampler may read when it starts, the rest when it ends; a request span all of them when it
+ends), and none at all when it is not recording (a sampler dropped it). Prompts and answers go
+on spans only with ``capture_content``.
 """
 
 from __future__ import annotations
@@ -55,9 +59,10 @@ _log = logging.getLogger("modelmuxer.telemetry")
 REQUEST_SPAN: Final = "modelmuxer.request"
 _REQUEST_KEY = "modelmuxer.telemetry.request_span"
 _ATTEMPT_KEY = "modelmuxer.telemetry.attempt_span"
-_STRATEGY_KEY = "modelmuxer.telemetry.span_strategy"
 _NO_TRACING = (ProxyTracerProvider, NoOpTracerProvider)
 _CANCELLED = (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt, SystemExit)
+#: a request span, and the context that makes it the parent of the attempt spans
+_Made = tuple[Span, otel_context.Context]
 
 #: litellm-style provider prefixes -> the GenAI conventions' well-known ``gen_ai.provider.name``
 _PROVIDERS: Final[Mapping[str, str]] = {
@@ -108,6 +113,8 @@ class TracingPlugin:
         self._pm: pluggy.PluginManager | None = None
         self._attempts = _AttemptSpans(self)
         self._wrapping = False
+        #: per model: the attempt span's name and start attributes
+        self._attempt_starts: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def register(
         self, pm: pluggy.PluginManager, name: str = "modelmuxer.telemetry.tracing"
@@ -155,14 +162,18 @@ class TracingPlugin:
         tracer = self.tracer()
         if (tracer is not None) != self._wrapping:
             self._sync_wrappers(tracer is not None)
-        span: Span | None = ctx.state.pop(_REQUEST_KEY, None)
-        if span is None:
-            if tracer is None:
-                return
-            span = self._start_request(tracer, ctx)
-            ctx.state.pop(_REQUEST_KEY, None)
+        made: _Made | None = ctx.state.pop(_REQUEST_KEY, None)
+        if made is not None:
+            span = made[0]
+        elif tracer is None:
+            return
+        else:  # no attempt made it (a cache hit, a rejection): made now, back-dated
+            span = tracer.start_span(
+                REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
+            )
         try:
-            _end_request(span, ctx, completion, error)
+            if span.is_recording():
+                _end_request(span, ctx, completion, error)
         except Exception:  # a hook must not raise
             _log.exception("tracing: cannot finish the span of request %s", ctx.request.request_id)
         finally:
@@ -180,45 +191,47 @@ class TracingPlugin:
             tracer = self.tracer()
             if tracer is None:
                 return
-            span = self._start_request(tracer, ctx)
-        span.add_event(f"modelmuxer.{name}", _event_attributes(data))
+            span = self._request_span(tracer, ctx)[0]
+        if span.is_recording():
+            span.add_event(f"modelmuxer.{name}", _event_attributes(data))
 
     # -- spans --------------------------------------------------------------------------------
 
-    def _start_request(self, tracer: Tracer, ctx: RequestContext) -> Span:
-        """The request span, made on first use with the request's start time."""
-        span: Span | None = ctx.state.get(_REQUEST_KEY)
-        if span is None:
-            elapsed_ns = int((time.perf_counter() - ctx.started_perf) * 1e9)
-            request = ctx.request
-            attributes: dict[str, Any] = {
-                "modelmuxer.request_id": request.request_id,
-                "modelmuxer.strategy": ctx.strategy,
-            }
-            if ctx.stream:
-                attributes["modelmuxer.stream"] = True
-            if request.routing.model is not None:
-                attributes["gen_ai.request.model"] = request.routing.model
+    def _request_span(self, tracer: Tracer, ctx: RequestContext) -> _Made:
+        """The request span and a context holding it, made on first use with the request's
+        start time. Its attributes are all set when it ends, in one call."""
+        made: _Made | None = ctx.state.get(_REQUEST_KEY)
+        if made is None:
             span = tracer.start_span(
-                REQUEST_SPAN,
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-                start_time=time.time_ns() - elapsed_ns,
+                REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
             )
-            ctx.state[_REQUEST_KEY] = span
-            ctx.state[_STRATEGY_KEY] = ctx.strategy
-        return span
+            made = ctx.state[_REQUEST_KEY] = (span, trace.set_span_in_context(span))
+        return made
 
     def _start_attempt(self, tracer: Tracer, ctx: RequestContext, call: ModelCall) -> Span:
-        parent = trace.set_span_in_context(self._start_request(tracer, ctx))
+        """The attempt span, started with the attributes a sampler may look at (the GenAI
+        conventions name operation, provider and model for that); the rest are set at its
+        end."""
+        parent = self._request_span(tracer, ctx)[1]
         card = call.card
-        provider = provider_name(card.provider)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": provider,
-            "gen_ai.request.model": card.id,
-            "modelmuxer.attempt": call.attempt,
-        }
+        start = self._attempt_starts.get(card.id)
+        if start is None:
+            attributes = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": provider_name(card.provider),
+                "gen_ai.request.model": card.id,
+            }
+            # the SDK copies the attributes it is given: one dict serves every span of the model
+            start = self._attempt_starts[card.id] = (f"chat {card.id}", attributes)
+        span = tracer.start_span(
+            start[0], context=parent, kind=SpanKind.CLIENT, attributes=start[1]
+        )
+        ctx.state[_ATTEMPT_KEY] = span
+        return span
+
+    def _call_attributes(self, call: ModelCall) -> dict[str, Any]:
+        """What an attempt span says of the call itself (set at its end)."""
+        attributes: dict[str, Any] = {"modelmuxer.attempt": call.attempt}
         params = call.request.params
         if params.max_tokens is not None:
             attributes["gen_ai.request.max_tokens"] = params.max_tokens
@@ -228,11 +241,7 @@ class TracingPlugin:
             attributes["gen_ai.request.top_p"] = params.top_p
         if self.capture_content:
             attributes["gen_ai.input.messages"] = _input_messages(call.request)
-        span = tracer.start_span(
-            f"chat {card.id}", context=parent, kind=SpanKind.CLIENT, attributes=attributes
-        )
-        ctx.state[_ATTEMPT_KEY] = span
-        return span
+        return attributes
 
     async def _traced_call(
         self,
@@ -247,20 +256,29 @@ class TracingPlugin:
         try:
             response = await inner
         except asyncio.CancelledError:
-            # the pipeline's timeout cancels the call: from in here, that is only told by the clock
-            if time.perf_counter() - t0 >= call.timeout_s:
-                span.set_attribute("error.type", "ProviderTimeout")
-                span.set_status(Status(StatusCode.ERROR, "ProviderTimeout"))
-            else:
-                span.set_attribute("modelmuxer.cancelled", True)
+            if span.is_recording():
+                attributes = self._call_attributes(call)
+                # the pipeline's timeout cancels the call: from in here, only the clock tells
+                if time.perf_counter() - t0 >= call.timeout_s:
+                    _failed(span, attributes, "ProviderTimeout")
+                else:
+                    attributes["modelmuxer.cancelled"] = True
+                    span.set_attributes(attributes)
             raise
         except BaseException as exc:
-            _failed(span, exc)
+            if span.is_recording():
+                _failed(span, self._call_attributes(call), exc)
             raise
         else:
-            usage = response.usage
-            text = response.text if self.capture_content else None
-            _answered(span, call, usage, response.finish_reason, text, response.tool_calls)
+            if span.is_recording():
+                attributes = self._call_attributes(call)
+                text = response.text if self.capture_content else None
+                _answered(attributes, call, response.usage, response.finish_reason)
+                if text is not None:
+                    attributes["gen_ai.output.messages"] = _output_messages(
+                        text, response.tool_calls, response.finish_reason
+                    )
+                span.set_attributes(attributes)
         finally:
             otel_context.detach(token)
             ctx.state.pop(_ATTEMPT_KEY, None)
@@ -278,10 +296,10 @@ class TracingPlugin:
         current = trace.set_span_in_context(span)
         iterator = inner.__aiter__()
         t0 = time.perf_counter()
+        ttft: float | None = None
         usage: Usage | None = None
         finish: str | None = None
         texts: list[str] | None = [] if self.capture_content else None
-        first = True
         try:
             while True:
                 # attached per step: each step of a sync stream() runs in its own context copy
@@ -292,9 +310,8 @@ class TracingPlugin:
                     break
                 finally:
                     otel_context.detach(token)
-                if first and (delta.text or delta.tool_calls):
-                    first = False
-                    span.set_attribute("modelmuxer.ttft_s", time.perf_counter() - t0)
+                if ttft is None and (delta.text or delta.tool_calls):
+                    ttft = time.perf_counter() - t0
                 if delta.usage is not None:
                     usage = delta.usage
                 if delta.finish_reason is not None:
@@ -303,11 +320,23 @@ class TracingPlugin:
                     texts.append(delta.text)
                 yield delta
         except BaseException as exc:
-            _failed(span, exc)
+            if span.is_recording():
+                attributes = self._call_attributes(call)
+                if ttft is not None:
+                    attributes["modelmuxer.ttft_s"] = ttft
+                _failed(span, attributes, exc)
             raise
         else:
-            text = None if texts is None else "".join(texts)
-            _answered(span, call, usage, finish, text, ())
+            if span.is_recording():
+                attributes = self._call_attributes(call)
+                if ttft is not None:
+                    attributes["modelmuxer.ttft_s"] = ttft
+                _answered(attributes, call, usage, finish)
+                if texts is not None:
+                    attributes["gen_ai.output.messages"] = _output_messages(
+                        "".join(texts), (), finish
+                    )
+                span.set_attributes(attributes)
         finally:
             ctx.state.pop(_ATTEMPT_KEY, None)
             span.end()
@@ -348,17 +377,20 @@ class _AttemptSpans:
         return self._plugin._traced_stream(tracer, ctx, call, inner)
 
 
+def _start_ns(ctx: RequestContext) -> int:
+    """The request's start in epoch nanoseconds (its span starts late, back-dated to this)."""
+    return time.time_ns() - int((time.perf_counter() - ctx.started_perf) * 1e9)
+
+
 def _answered(
-    span: Span,
+    attributes: dict[str, Any],
     call: ModelCall,
     usage: Usage | None,
     finish: str | None,
-    text: str | None,
-    tool_calls: Any,
 ) -> None:
-    """Set the response attributes of an attempt span (in one call: each takes the span's lock)."""
+    """Add the response attributes of an attempt span to ``attributes``."""
     card = call.card
-    attributes: dict[str, Any] = {"gen_ai.response.model": card.id}
+    attributes["gen_ai.response.model"] = card.id
     if finish is not None:
         attributes["gen_ai.response.finish_reasons"] = (finish,)
     if usage is not None:
@@ -367,27 +399,34 @@ def _answered(
         attributes["modelmuxer.cost_usd"] = card.cost_usd(
             usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
         )
-    if text is not None:
-        attributes["gen_ai.output.messages"] = _output_messages(text, tool_calls, finish)
-    span.set_attributes(attributes)
 
 
-def _failed(span: Span, error: BaseException) -> None:
-    """Mark a span as failed (a cancellation or a consumer's early stop is not an error)."""
-    name = type(error).__name__
+def _failed(span: Span, attributes: dict[str, Any], error: BaseException | str) -> None:
+    """Set ``attributes`` and mark the span as failed (a cancellation or a consumer's early
+    stop is not an error). ``error``: the exception, or the name of the error to report."""
     if isinstance(error, _CANCELLED):
-        span.set_attribute("modelmuxer.cancelled", True)
+        attributes["modelmuxer.cancelled"] = True
+        span.set_attributes(attributes)
         return
-    span.set_attribute("error.type", name)
+    name = error if isinstance(error, str) else type(error).__name__
+    attributes["error.type"] = name
+    span.set_attributes(attributes)
     span.set_status(Status(StatusCode.ERROR, name))
 
 
 def _end_request(
     span: Span, ctx: RequestContext, completion: Completion | None, error: BaseException | None
 ) -> None:
-    attributes: dict[str, Any] = {}
-    if ctx.state.get(_STRATEGY_KEY) != ctx.strategy:  # rewritten after the span was made
-        attributes["modelmuxer.strategy"] = ctx.strategy
+    """Set every attribute of the request span, in one call."""
+    request = ctx.request
+    attributes: dict[str, Any] = {
+        "modelmuxer.request_id": request.request_id,
+        "modelmuxer.strategy": ctx.strategy,
+    }
+    if ctx.stream:
+        attributes["modelmuxer.stream"] = True
+    if request.routing.model is not None:
+        attributes["gen_ai.request.model"] = request.routing.model
     if ctx.cache != "off":
         attributes["modelmuxer.cache"] = ctx.cache
     if completion is not None and error is None:
@@ -404,9 +443,10 @@ def _end_request(
             attributes["modelmuxer.escalations"] = escalated
         if completion.saved_usd:
             attributes["modelmuxer.saved_usd"] = completion.saved_usd
-    span.set_attributes(attributes)
-    if error is not None:
-        _failed(span, error)
+    if error is None:
+        span.set_attributes(attributes)
+    else:
+        _failed(span, attributes, error)
 
 
 def _event_attributes(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -65,3 +65,23 @@ class CallRecord(BaseModel):
     #: the model the caller asked for, which routing may have replaced (from the request's
     #: ``metadata["named_model"]``): the ledger reports savings against always using it
     named_model: str | None = None
+
+    @classmethod
+    def trusted(cls, fields: dict[str, Any]) -> CallRecord:
+        """The record of ``fields`` taken as they are, not validated again: every field named,
+        each value already of its declared type (the pipeline builds its records from
+        validated requests, decisions and cards, one or more per request, and validation was
+        most of a record's cost). Anything read from outside is validated: ``CallRecord(...)``.
+        """
+        if len(fields) != len(_FIELDS):  # the names themselves are the tests' to check
+            raise TypeError(f"CallRecord.trusted needs every field: {sorted(_FIELDS)}")
+        record = cls.__new__(cls)
+        _set(record, "__dict__", fields)  # what pydantic's model_construct sets, without its walk
+        _set(record, "__pydantic_fields_set__", set(_FIELDS))
+        _set(record, "__pydantic_extra__", None)
+        _set(record, "__pydantic_private__", None)
+        return record
+
+
+_FIELDS = frozenset(CallRecord.model_fields)
+_set = object.__setattr__

@@ -86,6 +86,8 @@ async def test_failed_attempts_are_recorded(make_router: MakeRouter, sink: Recor
     assert (ok.model, ok.outcome, ok.attempt) == ("4o", "ok", 1)
     assert ok.request_id == failed.request_id
     assert ok.strategy == "hybrid"  # the retry was routed again, among what was left
+    for record in (failed, ok):  # built unvalidated on the hot path: still valid
+        assert CallRecord.model_validate(record.model_dump()) == record
 
 
 async def test_a_request_that_fails_everywhere_records_every_attempt(
@@ -133,6 +135,7 @@ async def test_identity_from_user_and_metadata(make_router: MakeRouter, sink: Re
     (record,) = await wait(sink, 1)
     assert record.identity == Identity(user="alice", org="acme", project="search", role="admin")
     assert record.tags == frozenset({"beta"})
+    assert CallRecord.model_validate(record.model_dump()) == record
 
 
 async def test_identity_from_proxy_key_and_team(make_router: MakeRouter, sink: RecordSink) -> None:

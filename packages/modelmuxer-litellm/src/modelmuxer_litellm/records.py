@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from modelmuxer.backends.litellm_backend import scrub_secrets
-from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Usage
+from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
 from modelmuxer_litellm.routing_info import RoutingInfo
 
 __all__ = ["build_record", "request_id_of", "usage_of"]
@@ -125,25 +125,38 @@ def build_record(
     if outcome != "ok":
         exc = kwargs.get("exception") or response
         error = scrub_secrets(f"{type(exc).__name__}: {exc}", _keys(kwargs))[:2000]
-    return CallRecord(
-        request_id=info.request_id,
-        attempt=attempt,
-        started_at=started,
-        identity=info.identity,
-        tags=info.tags,
-        strategy=info.strategy,
-        model=info.deployment,
-        provider=provider,
-        usage=usage,
-        cost_usd=cost,
-        latency_s=_seconds(started, ended),
-        ttft_s=ttft,
-        streamed=streamed,
-        outcome=outcome,
-        error=error,
-        reason=info.reason,
-        features=dict(info.features),
-    )
+    fields: dict[str, Any] = {
+        "request_id": info.request_id,
+        "attempt": attempt,
+        "started_at": started,
+        "identity": info.identity,
+        "tags": info.tags,
+        "strategy": info.strategy,
+        "model": info.deployment,
+        "provider": provider,
+        "usage": Usage.model_validate(usage),
+        "cost_usd": float(cost),
+        "latency_s": _seconds(started, ended),
+        "ttft_s": ttft,
+        "streamed": streamed,
+        "outcome": outcome,
+        "error": error,
+        "reason": info.reason,
+        "cache": "off",
+        "saved_usd": 0.0,
+        "features": dict(info.features),
+        "named_model": None,
+    }
+    if (
+        type(info.identity) is Identity
+        and type(info.tags) is frozenset
+        and all(type(tag) is str for tag in info.tags)
+        and all(type(key) is str for key in fields["features"])
+    ):
+        # every value is of its declared type: the identity, tags and features were validated
+        # (a request's, a decision's), the rest is typed above: not validated again
+        return CallRecord.trusted(fields)
+    return CallRecord.model_validate(fields)  # an identity or tags read back from metadata
 
 
 def _keys(kwargs: Mapping[str, Any]) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -15,11 +15,14 @@ from modelmuxer.plugins import StrategyRegistry
 from modelmuxer.strategies.base import RoutingTask, StrategySettings
 from modelmuxer.strategies.constraints import exclusion_reason
 from modelmuxer.strategies.estimates import (
+    CardProfile,
+    CardProfiles,
     QualityEstimator,
-    estimate_candidates,
+    card_profile,
+    estimate_profiles,
     is_prompt_aware,
 )
-from modelmuxer.types import Decision, ModelCard
+from modelmuxer.types import Decision
 
 if TYPE_CHECKING:
     from modelmuxer.cache.decisions import DecisionCache
@@ -40,23 +43,38 @@ class Router:
         decisions: DecisionCache | None = None,
     ) -> None:
         self._pm = pm
+        # The hook callers, looked up once: pluggy keeps one per hook for the manager's life.
+        self._filter_hook = pm.hook.modelmuxer_filter_candidates
+        self._select_hook = pm.hook.modelmuxer_select
         self._decisions = decisions
         self._strategies = strategies
         self._catalog = catalog
+        self._profiles = CardProfiles()
         self._estimator = estimator
         self._prompt_aware = is_prompt_aware(estimator)  # fixed for the router's life
         self._settings = settings
 
     def task(self, ctx: RequestContext) -> RoutingTask:
         """The routing task for ``ctx.request``: features, eligible candidates, exclusions."""
+        return self._task(ctx)[0]
+
+    def _task(self, ctx: RequestContext) -> tuple[RoutingTask, frozenset[str] | None]:
+        """:meth:`task`, and its candidates' ids when they are the whole catalog (``None``
+        otherwise): then they are known without collecting them."""
         request = ctx.request
         features = analyze(request)
         ctx.features = features
         excluded: dict[str, str] = {}
-        eligible: list[ModelCard] = []
-        pinned = request.routing.model
-        cards = (self._catalog.get(pinned),) if pinned else self._catalog.cards()
+        eligible: Sequence[CardProfile]
+        every: frozenset[str] | None = None
         routing = request.routing
+        pinned = routing.model
+        if pinned:
+            profiles: tuple[CardProfile, ...] = (card_profile(self._catalog.get(pinned)),)
+            smallest_window = profiles[0][3]
+            ids = None
+        else:
+            profiles, smallest_window, ids = self._profiles.of(self._catalog.cards())
         if (
             routing.allow is None
             and not routing.deny
@@ -69,32 +87,41 @@ class Router:
             # exclusion_reason still words the reason for a card that does not fit.
             prompt_tokens = features.prompt_tokens
             expected = features.expected_output_tokens
-            for card in cards:
-                limit = card.max_output_tokens
-                budget = expected if expected <= limit else limit
-                if prompt_tokens + budget > card.context_window:
-                    excluded[card.id] = exclusion_reason(features, request, card) or ""
-                else:
-                    eligible.append(card)
+            if prompt_tokens + expected <= smallest_window:
+                # Fits every window: a card's output budget is at most ``expected``.
+                eligible = profiles
+                every = ids
+            else:
+                eligible = kept = []
+                for profile in profiles:
+                    limit = profile[2]  # max_output_tokens
+                    budget = expected if expected <= limit else limit
+                    if prompt_tokens + budget > profile[3]:  # context_window
+                        excluded[profile[1]] = exclusion_reason(features, request, profile[0]) or ""
+                    else:
+                        kept.append(profile)
         else:
-            for card in cards:
-                why = exclusion_reason(features, request, card)
+            eligible = kept = []
+            for profile in profiles:
+                why = exclusion_reason(features, request, profile[0])
                 if why is None:
-                    eligible.append(card)
+                    kept.append(profile)
                 else:
-                    excluded[card.id] = why
-        if eligible and self._pm.hook.modelmuxer_filter_candidates.get_hookimpls():
+                    excluded[profile[1]] = why
+        if eligible and self._filter_hook.get_hookimpls():
             eligible = self._apply_policies(ctx, eligible, excluded)
+            every = None
         if not eligible:
             raise NoEligibleModel(excluded)
-        return RoutingTask(
-            request=request,
-            features=features,
-            candidates=estimate_candidates(features, request, eligible, self._estimator),
-            excluded=excluded,
-            settings=self._settings.for_request(request),
-            prompt_aware=self._prompt_aware,
+        task = RoutingTask(
+            request,
+            features,
+            estimate_profiles(features, request, eligible, self._estimator),
+            excluded,
+            self._settings.for_request(request),
+            self._prompt_aware,
         )
+        return task, every
 
     def route(self, ctx: RequestContext) -> Decision:
         """The decision for ``ctx.request``; :class:`NoEligibleModel` when none may answer.
@@ -110,10 +137,11 @@ class Router:
         return decision
 
     def _route(self, ctx: RequestContext) -> Decision:
-        task = self.task(ctx)
+        task, every = self._task(ctx)
         if ctx.request.routing.model:
             return self._pinned(task)
-        hook = self._pm.hook.modelmuxer_select
+        candidates = task.candidates
+        hook = self._select_hook
         if len(hook.get_hookimpls()) == 1:
             # only the built-in dispatcher: call the strategy directly (saves the hook's overhead)
             decision = self._strategies.get(ctx.strategy).select(task)
@@ -121,9 +149,15 @@ class Router:
             decision = hook(ctx=ctx, task=task)
         if not isinstance(decision, Decision):
             raise PluginError(f"modelmuxer_select returned {decision!r}, not a Decision")
-        allowed = {c.model for c in task.candidates}
-        stray = [m for m in decision.models if m not in allowed]
-        if stray:
+        # (A task is read-only, but a strategy that swapped its candidates is checked on them.)
+        allowed: set[str] | frozenset[str] = (
+            every
+            if every is not None and task.candidates is candidates
+            else {c.model for c in task.candidates}
+        )
+        chosen = decision.models
+        if not allowed.issuperset(chosen):
+            stray = [m for m in chosen if m not in allowed]
             raise PluginError(
                 f"strategy/plugin chose {stray} which are not eligible candidates "
                 f"({sorted(allowed)})"
@@ -134,10 +168,11 @@ class Router:
         return decision
 
     def _apply_policies(
-        self, ctx: RequestContext, eligible: list[ModelCard], excluded: dict[str, str]
-    ) -> list[ModelCard]:
-        ids = {card.id for card in eligible}
-        for result in self._pm.hook.modelmuxer_filter_candidates(ctx=ctx, candidates=eligible):
+        self, ctx: RequestContext, eligible: Sequence[CardProfile], excluded: dict[str, str]
+    ) -> list[CardProfile]:
+        cards = [profile[0] for profile in eligible]
+        ids = {card.id for card in cards}
+        for result in self._filter_hook(ctx=ctx, candidates=cards):
             if result is None:
                 continue
             if not isinstance(result, Mapping):
@@ -148,7 +183,16 @@ class Router:
             for model, why in result.items():
                 if model in ids:  # a policy may name models this muxer does not have
                     excluded.setdefault(model, str(why))
-        return [card for card in eligible if card.id not in excluded]
+        # From the list the policies saw (it is theirs to read, but read it as they left it).
+        profiles = {profile[1]: profile for profile in eligible}
+        kept = []
+        for card in cards:
+            if card.id not in excluded:
+                profile = profiles.get(card.id)
+                kept.append(
+                    profile if profile is not None and profile[0] is card else card_profile(card)
+                )
+        return kept
 
     @staticmethod
     def _pinned(task: RoutingTask) -> Decision:

@@ -51,7 +51,7 @@ class StrategySettings:
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Candidate:
     """An eligible model with its estimates for this request.
 
@@ -67,8 +67,21 @@ class Candidate:
     #: the card's id, copied once: strategies read it many times per request
     model: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.model = self.card.id
+    def __init__(
+        self,
+        card: ModelCard,
+        quality: float,
+        cost_usd: float,
+        worst_cost_usd: float,
+        latency_s: float,
+    ) -> None:
+        # Written out rather than generated with a ``__post_init__``: one call less per candidate.
+        self.card = card
+        self.quality = quality
+        self.cost_usd = cost_usd
+        self.worst_cost_usd = worst_cost_usd
+        self.latency_s = latency_s
+        self.model = card.id
 
 
 @dataclass(slots=True)
@@ -95,21 +108,34 @@ class RoutingTask:
         return [validate(row) for row in self._estimate_rows(scores)]
 
     def _estimate_rows(self, scores: Mapping[str, float] | None) -> list[dict[str, object]]:
-        scores = scores or {}
-        rows: list[dict[str, object]] = [
-            {
-                "model": c.model,
-                "quality": c.quality,
-                "cost_usd": c.cost_usd,
-                "latency_s": c.latency_s,
-                "score": scores.get(c.model),
-            }
-            for c in self.candidates
-        ]
-        rows.extend(
-            {"model": m, "quality": 0.0, "cost_usd": 0.0, "latency_s": 0.0, "excluded": why}
-            for m, why in self.excluded.items()
-        )
+        if scores:
+            score = scores.get
+            rows: list[dict[str, object]] = [
+                {
+                    "model": c.model,
+                    "quality": c.quality,
+                    "cost_usd": c.cost_usd,
+                    "latency_s": c.latency_s,
+                    "score": score(c.model),
+                }
+                for c in self.candidates
+            ]
+        else:
+            rows = [
+                {
+                    "model": c.model,
+                    "quality": c.quality,
+                    "cost_usd": c.cost_usd,
+                    "latency_s": c.latency_s,
+                    "score": None,
+                }
+                for c in self.candidates
+            ]
+        if self.excluded:
+            rows.extend(
+                {"model": m, "quality": 0.0, "cost_usd": 0.0, "latency_s": 0.0, "excluded": why}
+                for m, why in self.excluded.items()
+            )
         return rows
 
     def decide(
@@ -124,16 +150,22 @@ class RoutingTask:
         """Build the :class:`Decision` for ``models`` with every candidate's estimates."""
         # One validation of the nested structure: about a third cheaper than building each
         # CandidateEstimate separately, and this runs on every request.
-        return Decision.model_validate(
-            {
-                "strategy": strategy,
-                "models": list(models),
-                "candidates": self._estimate_rows(scores),
-                "reason": reason,
-                "threshold": threshold,
-                "features": self.features._asdict(),
-            }
-        )
+        data = {
+            "strategy": strategy,
+            # validation copies a list (the caller's is not kept): only other iterables need one
+            "models": models if type(models) is list else list(models),
+            "candidates": self._estimate_rows(scores),
+            "reason": reason,
+            "threshold": threshold,
+            "features": self.features._asdict(),
+        }
+        if Decision.__pydantic_complete__:
+            # What ``model_validate`` calls, without passing it seven keywords. (Until the
+            # model's first use builds it, its validator is a stand-in: that first use goes
+            # through ``model_validate``, as it always did.)
+            decision: Decision = Decision.__pydantic_validator__.validate_python(data)
+            return decision
+        return Decision.model_validate(data)
 
 
 @runtime_checkable

@@ -95,9 +95,11 @@ def _shorten(frontier: list[Candidate], limit: int) -> list[Candidate]:
     if limit == 1:
         return [frontier[-1]]
     middles = limit - 2
+    if middles == 1:
+        return _one_middle(frontier)
+    last = frontier[-1]
     # best[r][i]: the least expected cost of a chain from frontier[i] to the strongest with r
     # more models strictly between; nxt[r][i] the model following i on that chain.
-    last = frontier[-1]
     best = [[c.cost_usd + (1.0 - c.quality) * last.cost_usd for c in frontier]]
     nxt = [[n - 1] * n]
     for r in range(1, middles + 1):
@@ -120,6 +122,21 @@ def _shorten(frontier: list[Candidate], limit: int) -> list[Candidate]:
         chain.append(frontier[i])
     chain.append(last)
     return chain
+
+
+def _one_middle(frontier: list[Candidate]) -> list[Candidate]:
+    """:func:`_shorten` for the default chain of three: its search, with the one round it then
+    runs written out (the same arithmetic, so the same middle, ties and NaNs included)."""
+    n = len(frontier)
+    first, last = frontier[0], frontier[-1]
+    first_cost, first_miss, last_cost = first.cost_usd, 1.0 - first.quality, last.cost_usd
+    least, link = float("inf"), n - 1
+    for j in range(1, n - 1):
+        c = frontier[j]
+        cost = first_cost + first_miss * (c.cost_usd + (1.0 - c.quality) * last_cost)
+        if cost < least:
+            least, link = cost, j
+    return [first, frontier[link], last]
 
 
 def _fit_ceiling(
@@ -149,7 +166,7 @@ def _fit_ceiling(
 
 
 def _explain(chain: list[Candidate], n_candidates: int, threshold: float) -> str:
-    worst = sum(c.worst_cost_usd for c in chain)
+    worst = sum([c.worst_cost_usd for c in chain])
     if len(chain) == 1:
         only = chain[0]
         why = "the only candidate" if n_candidates == 1 else "a chain of one"
@@ -157,8 +174,8 @@ def _explain(chain: list[Candidate], n_candidates: int, threshold: float) -> str
             f"{only.model}: {why} (estimated quality {only.quality:.2f}, "
             f"${only.cost_usd:.6f} expected, ${worst:.6f} worst case)"
         )
-    models = " -> ".join(c.model for c in chain)
-    qualities = " -> ".join(f"{c.quality:.2f}" for c in chain)
+    models = " -> ".join([c.model for c in chain])
+    qualities = " -> ".join([f"{c.quality:.2f}" for c in chain])
     return (
         f"cascade {models}: start with {chain[0].model} and escalate while the judge scores "
         f"below {threshold:.2f} (estimated quality {qualities}; expected "

@@ -29,7 +29,8 @@ class CostOptimizedStrategy:
     def select(self, task: RoutingTask) -> Decision:
         target = task.settings.quality_target
         best = min(task.candidates, key=_by_quality)
-        good_enough = [c for c in task.candidates if c.quality >= target - _EPS]
+        floor = target - _EPS
+        good_enough = [c for c in task.candidates if c.quality >= floor]
         if not good_enough:
             reason = (
                 f"{best.model}: no model reaches the quality target {target:.2f}; "

@@ -17,8 +17,9 @@ discount) then stop adding their own difficulty heuristics on top.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from operator import is_
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.errors import PluginError
@@ -27,10 +28,15 @@ from modelmuxer.types import ModelCard, Request
 
 __all__ = [
     "BatchQualityEstimator",
+    "CardProfile",
+    "CardProfiles",
     "PriorQualityEstimator",
+    "ProfileSet",
     "QualityEstimator",
+    "card_profile",
     "estimate_candidate",
     "estimate_candidates",
+    "estimate_profiles",
     "is_prompt_aware",
     "worst_case_cost",
 ]
@@ -101,6 +107,71 @@ def worst_case_cost(features: QueryFeatures, request: Request, card: ModelCard) 
     return card.cost_usd(features.prompt_tokens, _max_output(request, card))
 
 
+#: What the estimates and the context-window check read from a card, copied into a tuple once:
+#: ``(card, id, max_output_tokens, context_window, input_cost_per_token, output_cost_per_token,
+#: latency.ttft_s, latency.tokens_per_s, quality, quality_by_task, float(max_output_tokens))``.
+#: Reading an attribute of a pydantic model costs about seven times reading a tuple item
+#: (``BaseModel`` defines ``__getattr__``, which leaves CPython's generic, unspecialised
+#: lookup), and these are read for every candidate of every request.
+CardProfile = tuple[
+    ModelCard, str, int, int, float, float, float, float, float, Mapping[str, float], float
+]
+
+
+def card_profile(card: ModelCard) -> CardProfile:
+    """The fields of ``card`` the estimates read (see :data:`CardProfile`)."""
+    latency = card.latency
+    return (
+        card,
+        card.id,
+        card.max_output_tokens,
+        card.context_window,
+        card.input_cost_per_token,
+        card.output_cost_per_token,
+        latency.ttft_s,
+        latency.tokens_per_s,
+        card.quality,
+        card.quality_by_task,
+        float(card.max_output_tokens),
+    )
+
+
+class ProfileSet(NamedTuple):
+    """The profiles of a set of cards, with what the router asks of them as a whole."""
+
+    #: the profile of each card, in order
+    profiles: tuple[CardProfile, ...]
+    #: the smallest context window of the cards (0 for none)
+    smallest_window: int
+    #: the cards' ids
+    ids: frozenset[str]
+
+
+class CardProfiles:
+    """The profiles of the cards last asked for, kept until other cards are asked for.
+
+    A router asks for its catalog's cards on every request, and they are the same objects every
+    time (cards are frozen): their profiles are built once. Cards are matched by identity. What
+    is kept is replaced in one assignment, so concurrent callers never see half of an update.
+    """
+
+    def __init__(self) -> None:
+        self._kept: tuple[tuple[ModelCard, ...], ProfileSet] = ((), ProfileSet((), 0, frozenset()))
+
+    def of(self, cards: tuple[ModelCard, ...]) -> ProfileSet:
+        """The profiles of ``cards``."""
+        known, profiles = self._kept
+        if len(cards) != len(known) or not all(map(is_, cards, known)):
+            built = tuple(card_profile(card) for card in cards)
+            profiles = ProfileSet(
+                built,
+                min((profile[3] for profile in built), default=0),
+                frozenset(profile[1] for profile in built),
+            )
+            self._kept = (cards, profiles)
+        return profiles
+
+
 def estimate_candidates(
     features: QueryFeatures,
     request: Request,
@@ -108,63 +179,77 @@ def estimate_candidates(
     estimator: QualityEstimator,
 ) -> tuple[Candidate, ...]:
     """Every card's :class:`Candidate`; a batch estimator is asked once for all qualities."""
-    batch = getattr(estimator, "quality_batch", None)
-    if batch is None:
-        return _estimate_all(features, request, cards, estimator, None)
-    qualities = batch(features, request, cards)
-    if len(qualities) != len(cards):
-        raise PluginError(
-            f"{type(estimator).__name__}.quality_batch returned {len(qualities)} qualities "
-            f"for {len(cards)} candidates"
-        )
-    return _estimate_all(features, request, cards, estimator, [float(q) for q in qualities])
+    profiles = [card_profile(card) for card in cards]
+    return estimate_profiles(features, request, profiles, estimator, cards=cards)
 
 
-def _estimate_all(
+def estimate_profiles(
     features: QueryFeatures,
     request: Request,
-    cards: Sequence[ModelCard],
+    profiles: Sequence[CardProfile],
     estimator: QualityEstimator,
-    qualities: Sequence[float] | None,
+    *,
+    cards: Sequence[ModelCard] | None = None,
 ) -> tuple[Candidate, ...]:
-    """:func:`estimate_candidate` for every card, in one loop with its arithmetic inlined (and
+    """:func:`estimate_candidates` for cards given by their profiles (see :class:`CardProfiles`);
+    ``cards``, when the caller has them, are what a batch estimator is given.
+
+    :func:`estimate_candidate` for every card, in one loop with its arithmetic inlined (and
     :class:`PriorQualityEstimator`'s, when it is the estimator): the same values, without two
-    or three function calls per candidate on the routing path."""
+    or three function calls per candidate on the routing path.
+    """
+    qualities: list[float] | None = None
+    batch = getattr(estimator, "quality_batch", None)
+    if batch is not None:
+        if cards is None:
+            cards = [profile[0] for profile in profiles]
+        answered = batch(features, request, cards)
+        if len(answered) != len(cards):
+            raise PluginError(
+                f"{type(estimator).__name__}.quality_batch returned {len(answered)} qualities "
+                f"for {len(cards)} candidates"
+            )
+        qualities = [float(q) for q in answered]
     requested = request.params.max_tokens
     expected = features.expected_output_tokens
-    prompt_tokens = features.prompt_tokens
+    # Token counts as floats, converted once: ``int * float`` converts the int on every
+    # operation, to the same double (the card's prices and latencies are floats).
+    prompt_f = float(features.prompt_tokens)
+    expected_f = float(expected)
+    requested_f = float(requested) if requested else 0.0
     priors = qualities is None and type(estimator) is PriorQualityEstimator
     task = features.task_type
     widen = 0.4 + 1.6 * features.complexity  # PriorQualityEstimator's, once per request
     # looked up only when asked: an estimator answering in batch need not have ``quality``
     quality_of = None if qualities is not None or priors else estimator.quality
-    out = []
-    for index, card in enumerate(cards):
-        if qualities is not None:
-            quality = qualities[index]
-        elif priors:
-            q = 1.0 - (1.0 - card.quality_by_task.get(task, card.quality)) * widen
+    # Candidates are built without calling ``__init__``: the same six slots, set here from the
+    # profile, without reading the card's id from the pydantic model again.
+    new = Candidate.__new__
+    out: list[Candidate] = []
+    append = out.append
+    for index, profile in enumerate(profiles):
+        card, model, max_out, _, in_price, out_price, ttft, tps, prior, by_task, max_f = profile
+        if priors:
+            q = 1.0 - (1.0 - (by_task.get(task, prior) if by_task else prior)) * widen
             q = 0.01 if q < 0.01 else q
             quality = 0.99 if q > 0.99 else q
+        elif qualities is not None:
+            quality = qualities[index]
         else:
             assert quality_of is not None
             quality = quality_of(features, card)
-        max_out = card.max_output_tokens
         if requested and requested < max_out:
-            max_out = requested
-        out_tokens = expected if expected <= max_out else max_out
-        prompt_cost = prompt_tokens * card.input_cost_per_token
-        out_price = card.output_cost_per_token
-        latency = card.latency
-        out.append(
-            Candidate(
-                card,
-                quality,
-                prompt_cost + out_tokens * out_price,
-                prompt_cost + max_out * out_price,
-                latency.ttft_s + out_tokens / latency.tokens_per_s,
-            )
-        )
+            max_out, max_f = requested, requested_f
+        out_f = expected_f if expected <= max_out else max_f
+        prompt_cost = prompt_f * in_price
+        candidate = new(Candidate)
+        candidate.card = card
+        candidate.quality = quality
+        candidate.cost_usd = prompt_cost + out_f * out_price
+        candidate.worst_cost_usd = prompt_cost + max_f * out_price
+        candidate.latency_s = ttft + out_f / tps
+        candidate.model = model
+        append(candidate)
     return tuple(out)
 
 

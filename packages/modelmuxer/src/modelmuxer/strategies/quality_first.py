@@ -24,8 +24,10 @@ class QualityFirstStrategy:
     TIE = 0.005
 
     def select(self, task: RoutingTask) -> Decision:
-        top = max(c.quality for c in task.candidates)
-        tied = [c for c in task.candidates if c.quality >= top - self.TIE]
+        candidates = task.candidates
+        top = max([c.quality for c in candidates])
+        floor = top - self.TIE
+        tied = [c for c in candidates if c.quality >= floor]
         chosen = min(tied, key=lambda c: (c.cost_usd, -c.quality, c.model))
         reason = (
             f"{chosen.model}: highest estimated quality {chosen.quality:.2f} "

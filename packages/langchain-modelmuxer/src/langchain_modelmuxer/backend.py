@@ -10,6 +10,7 @@ variables follow awaited coroutines and the muxer's sync bridge).
 from __future__ import annotations
 
 import contextvars
+import inspect
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
@@ -45,6 +47,11 @@ __all__ = [
 ]
 
 BACKEND_NAME = "langchain"
+#: Where LangChain integrations put LangSmith gateway metadata in ``generation_info``; LangChain
+#: leaves it out of ``response_metadata`` (``langchain_core.utils._gateway``, private).
+_GATEWAY_METADATA_KEY = "lc_gateway_metadata"
+#: Call kwargs LangChain's ``agenerate`` takes for tracing and never hands to the model.
+_TRACING_ONLY_KWARGS = ("ls_structured_output_format", "structured_output_format")
 
 _FINISH: Mapping[str, FinishReason] = {
     "stop": "stop",
@@ -88,6 +95,7 @@ class LangChainBackend:
     ) -> None:
         self._models = dict(models)
         self._aliases = dict(aliases)
+        self._run_manager_param: dict[type[BaseChatModel], bool | None] = {}
 
     def claims(self, model_id: str) -> bool:
         return model_id in self._models
@@ -103,18 +111,68 @@ class LangChainBackend:
             # Nobody listens to callbacks: skip LangChain's run machinery (about as costly as
             # the whole routing), keeping the model's own cache and rate limiter.
             model, bound = direct
-            result = await model._agenerate_with_cache(list(messages), **{**bound, **kwargs})
-            message: Any = result.generations[0].message
+            merged = {**bound, **kwargs}
+            for key in _TRACING_ONLY_KWARGS:  # what ``agenerate`` keeps for its run's trace
+                merged.pop(key, None)
+            message: Any = await self._generate_directly(model, list(messages), merged)
         else:
             message = await runnable.ainvoke(messages, config, **kwargs)
         if not isinstance(message, AIMessage):
             message = AIMessage(content=str(getattr(message, "content", message)))
-        tool_calls = tool_calls_to_muxer(message)
-        usage = usage_from_lc(message.usage_metadata) or _estimate(call, message.text)
+        content = message.content
+        text = content if isinstance(content, str) else message.text  # (what .text returns)
+        tool_calls = tool_calls_to_muxer(message) if message.tool_calls else []
+        usage = usage_from_lc(message.usage_metadata) or _estimate(call, text)
         finish = "tool_calls" if tool_calls else _finish(message.response_metadata)
         return ModelResponse(
-            text=message.text, finish_reason=finish, usage=usage, tool_calls=tool_calls, raw=message
+            text=text, finish_reason=finish, usage=usage, tool_calls=tool_calls, raw=message
         )
+
+    async def _generate_directly(
+        self, model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]
+    ) -> BaseMessage:
+        """The model's answer, as its ``_agenerate_with_cache`` gives it to a run-less call.
+
+        When no cache is configured and the call does not stream, that method amounts to the
+        rate limiter, ``_agenerate`` and merging the generation's info into the message's
+        ``response_metadata``: done here without its per-call signature inspection and checks.
+        Anything else (a cache, streaming, ``output_version="v1"``) goes through it.
+        """
+        takes_run_manager = self._takes_run_manager(model)
+        if takes_run_manager is None or not _plain_call(model, kwargs):
+            result = await model._agenerate_with_cache(messages, **kwargs)
+            return result.generations[0].message
+        if model.rate_limiter:
+            await model.rate_limiter.aacquire(blocking=True)
+        stop = kwargs.pop("stop", None)
+        if takes_run_manager:
+            result = await model._agenerate(messages, stop=stop, run_manager=None, **kwargs)
+        else:
+            result = await model._agenerate(messages, stop=stop, **kwargs)
+        for generation in result.generations:
+            info = generation.generation_info
+            if info:
+                generation.message.response_metadata = {
+                    **{k: v for k, v in info.items() if k != _GATEWAY_METADATA_KEY},
+                    **generation.message.response_metadata,
+                }
+        first = result.generations[0].message
+        if len(result.generations) == 1 and result.llm_output is not None:
+            first.response_metadata = {**result.llm_output, **first.response_metadata}
+        return first
+
+    def _takes_run_manager(self, model: BaseChatModel) -> bool | None:
+        """Whether the model's ``_agenerate`` declares ``run_manager`` (LangChain passes it
+        only then), inspected once per model class; ``None`` when it cannot be inspected."""
+        cls = type(model)
+        if cls in self._run_manager_param:
+            return self._run_manager_param[cls]
+        try:
+            takes: bool | None = "run_manager" in inspect.signature(model._agenerate).parameters
+        except (NameError, TypeError, ValueError):  # e.g. unresolvable annotations
+            takes = None
+        self._run_manager_param[cls] = takes
+        return takes
 
     async def stream(self, call: ModelCall) -> AsyncIterator[StreamDelta]:
         """Stream the wrapped object; the last delta carries the summed usage."""
@@ -183,16 +241,36 @@ class LangChainBackend:
 
 
 def _direct_model(runnable: Runnable[Any, Any]) -> tuple[BaseChatModel, dict[str, Any]] | None:
-    """The chat model behind ``runnable`` and its bound kwargs, when it can be called directly."""
+    """The chat model behind ``runnable`` and its bound kwargs, when it can be called directly:
+    no bound config, and no callbacks of the model's own (a run must then be opened for them)."""
     if isinstance(runnable, BaseChatModel):
-        return runnable, {}
-    if (
+        model, bound = runnable, {}
+    elif (
         isinstance(runnable, RunnableBinding)
         and isinstance(runnable.bound, BaseChatModel)
         and not runnable.config
+        and not runnable.config_factories
     ):
-        return runnable.bound, dict(runnable.kwargs)
-    return None
+        model, bound = runnable.bound, dict(runnable.kwargs)
+    else:
+        return None
+    if model.callbacks or model.verbose:
+        return None
+    return model, bound
+
+
+def _plain_call(model: BaseChatModel, kwargs: Mapping[str, Any]) -> bool:
+    """True when ``_agenerate_with_cache`` would neither use a cache nor stream this call."""
+    cache = model.cache
+    if cache is not False and (cache is not None or get_llm_cache() is not None):
+        return False
+    # (``model_fields_set`` first, as LangChain checks it: ``getattr`` on a model without a
+    # ``streaming`` field goes through pydantic's slow ``__getattr__``)
+    if kwargs.get("stream") or (
+        "streaming" in model.model_fields_set and getattr(model, "streaming", None) is True
+    ):
+        return False
+    return model.output_version != "v1"
 
 
 def _child_callbacks(

@@ -7,9 +7,10 @@ streaming, callbacks and tracing keep working, and every call goes through one
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
@@ -18,7 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from langchain_modelmuxer.backend import (
     CURRENT_CALL,
@@ -39,7 +40,7 @@ from langchain_modelmuxer.structured import StructuredMethod, structured_runnabl
 from modelmuxer import Muxer, Request
 from modelmuxer.analysis.tokens import estimate_tokens
 from modelmuxer.config import MuxerSettings
-from modelmuxer.types import Completion, StreamChunk
+from modelmuxer.types import Completion, RoutingOptions, StreamChunk
 
 __all__ = ["ChatModelMuxer"]
 
@@ -48,6 +49,19 @@ _RunManager = AsyncCallbackManagerForLLMRun | CallbackManagerForLLMRun
 _ROUTING_KEYS = frozenset({"allow", "deny", "max_cost_usd"})
 #: (``tags`` and ``metadata`` are LangChain's own: they come through the run, see ``_request``.)
 _REQUEST_KEYS = frozenset({"identity", "request_id"})
+#: Fields of this model that are routing options, and the call kwargs that set routing options.
+_ROUTING_FIELDS = ("strategy", "quality_target", "cost_weight", "model")
+_ROUTING_KWARGS = _ROUTING_KEYS | frozenset(_ROUTING_FIELDS)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _signature_computed_once(method: _F) -> _F:
+    """``method`` with its signature computed now: LangChain inspects the signature of
+    ``_generate`` / ``_agenerate`` on every call (to see whether they take ``run_manager``),
+    and ``inspect.signature`` returns a ``__signature__`` it finds instead of rebuilding it."""
+    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return method
 
 
 class ChatModelMuxer(BaseChatModel):
@@ -95,6 +109,9 @@ class ChatModelMuxer(BaseChatModel):
     muxer: Muxer | None = Field(default=None, exclude=True, repr=False)
     """The muxer behind this chat model (built from the fields above when not given)."""
 
+    #: The routing options of calls that set none, and the fields they were built from.
+    _routing_cache: tuple[tuple[Any, ...], RoutingOptions] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _build_muxer(self) -> ChatModelMuxer:
         if self.muxer is None:
@@ -140,6 +157,13 @@ class ChatModelMuxer(BaseChatModel):
             "stop": self.stop,
         }
 
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # What BaseChatModel's builds (through ``dict()``), without the warnings filter it sets
+        # up on every call for subclasses overriding the deprecated ``dict()``.
+        return {**self._identifying_params, "_type": self._llm_type, "stop": stop, **kwargs}
+
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         model = kwargs.get("model") or self.model
         strategy = kwargs.get("strategy") or self.strategy or self._muxer.default_strategy
@@ -169,6 +193,7 @@ class ChatModelMuxer(BaseChatModel):
 
     # -- calls ------------------------------------------------------------------------------------
 
+    @_signature_computed_once
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -177,10 +202,14 @@ class ChatModelMuxer(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, run_manager, kwargs)
-        with _scope(run_manager, messages, request):
+        token = CURRENT_CALL.set(CallScope(run_manager, messages, request.messages))
+        try:
             completion = self._muxer.complete(request)
+        finally:
+            CURRENT_CALL.reset(token)
         return _result(completion)
 
+    @_signature_computed_once
     async def _agenerate(
         self,
         messages: list[BaseMessage],
@@ -189,8 +218,11 @@ class ChatModelMuxer(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._request(messages, stop, run_manager, kwargs)
-        with _scope(run_manager, messages, request):
+        token = CURRENT_CALL.set(CallScope(run_manager, messages, request.messages))
+        try:
             completion = await self._muxer.acomplete(request)
+        finally:
+            CURRENT_CALL.reset(token)
         return _result(completion)
 
     def _stream(
@@ -270,19 +302,8 @@ class ChatModelMuxer(BaseChatModel):
         run_manager: _RunManager | None,
         kwargs: dict[str, Any],
     ) -> Request:
-        routing: dict[str, Any] = {}
-        for key in ("strategy", "quality_target", "cost_weight"):
-            value = kwargs.pop(key, None)
-            if value is None:
-                value = getattr(self, key)
-            if value is not None:
-                routing[key] = value
-        for key in _ROUTING_KEYS & kwargs.keys():
-            routing[key] = kwargs.pop(key)
+        routing = self._routing(kwargs)
         call: dict[str, Any] = {key: kwargs.pop(key) for key in _REQUEST_KEYS & kwargs.keys()}
-        model = kwargs.pop("model", None) or self.model
-        if model is not None:
-            routing["model"] = model
         if run_manager is not None:
             if "identity" not in call:
                 call["identity"] = identity_from(run_manager.metadata)
@@ -296,11 +317,54 @@ class ChatModelMuxer(BaseChatModel):
         stop = stop or self.stop
         if stop:
             kwargs["stop"] = stop
-        for key in ("temperature", "max_tokens"):
-            if kwargs.get(key) is None and getattr(self, key) is not None:
-                kwargs[key] = getattr(self, key)
+        if kwargs.get("temperature") is None and self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        if kwargs.get("max_tokens") is None and self.max_tokens is not None:
+            kwargs["max_tokens"] = self.max_tokens
         params = {k: v for k, v in kwargs.items() if v is not None}
         return self._muxer.request(to_muxer_messages(messages), routing=routing, **call, **params)
+
+    def _routing(self, kwargs: dict[str, Any]) -> RoutingOptions | dict[str, Any]:
+        """The call's routing options: the call's own (taken out of ``kwargs``) over this
+        model's. Without call options they are the same every call, so they are built once."""
+        if _ROUTING_KWARGS.isdisjoint(kwargs):
+            return self._default_routing()
+        routing: dict[str, Any] = {}
+        for key in ("strategy", "quality_target", "cost_weight"):
+            value = kwargs.pop(key, None)
+            if value is None:
+                value = getattr(self, key)
+            if value is not None:
+                routing[key] = value
+        for key in _ROUTING_KEYS & kwargs.keys():
+            routing[key] = kwargs.pop(key)
+        model = kwargs.pop("model", None) or self.model
+        if model is not None:
+            routing["model"] = model
+        return routing
+
+    def _default_routing(self) -> RoutingOptions | dict[str, Any]:
+        """This model's routing options, validated once for as long as its fields stay the same
+        (the raw fields when they are invalid, for the muxer to report)."""
+        key = (self.strategy, self.quality_target, self.cost_weight, self.model)
+        # read without pydantic's __getattr__ for private attributes (slow: it probes for a
+        # descriptor through an AttributeError on every access)
+        private = self.__pydantic_private__
+        assert private is not None  # the model has private attributes
+        cached: tuple[tuple[Any, ...], RoutingOptions] | None = private["_routing_cache"]
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        routing = {
+            name: value
+            for name, value in zip(_ROUTING_FIELDS, key, strict=True)
+            if value is not None
+        }
+        try:
+            options = RoutingOptions.model_validate(routing)
+        except ValidationError:
+            return routing
+        private["_routing_cache"] = (key, options)
+        return options
 
 
 def _result(completion: Completion) -> ChatResult:

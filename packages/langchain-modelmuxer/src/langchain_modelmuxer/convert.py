@@ -264,16 +264,16 @@ def completion_metadata(completion: Completion) -> dict[str, Any]:
 
 def to_ai_message(completion: Completion) -> AIMessage:
     """The muxer's answer as an :class:`AIMessage` with usage and routing metadata."""
-    calls = [
-        ToolCall(name=tc.function.name, args=_args(tc), id=tc.id, type="tool_call")
-        for tc in completion.tool_calls
-    ]
-    return AIMessage(
-        content=completion.text,
-        tool_calls=calls,
-        usage_metadata=usage_metadata(completion.usage),
-        response_metadata=completion_metadata(completion),
-    )
+    fields: dict[str, Any] = {
+        "usage_metadata": usage_metadata(completion.usage),
+        "response_metadata": completion_metadata(completion),
+    }
+    if completion.tool_calls:  # else AIMessage's default (validating an empty list costs)
+        fields["tool_calls"] = [
+            ToolCall(name=tc.function.name, args=_args(tc), id=tc.id, type="tool_call")
+            for tc in completion.tool_calls
+        ]
+    return AIMessage(content=completion.text, **fields)
 
 
 def tool_call_chunks(deltas: Iterable[ToolCallDelta]) -> list[ToolCallChunk]:

@@ -460,6 +460,8 @@ _CALL_KEYS = frozenset(
 
 
 def _build(messages: MessagesLike | Request, kwargs: Mapping[str, Any]) -> Request:
+    if not kwargs and type(messages) is Request:
+        return messages  # a ready request with nothing to override (what adapters pass)
     call = {k: v for k, v in kwargs.items() if k in _CALL_KEYS}
     params = {k: v for k, v in kwargs.items() if k not in _CALL_KEYS}
     identity = call.get("identity")

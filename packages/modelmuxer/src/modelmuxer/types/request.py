@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -24,6 +25,30 @@ _FROZEN = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 _INT64_MAX = 2**63 - 1
 
 ToolChoice = Literal["auto", "none", "required"] | JsonObject
+
+
+class _RequestIds:
+    """Request ids: 32 hex digits, a random 64-bit prefix per process and a counter.
+
+    As unique as ``uuid4().hex`` in practice (two processes share a prefix with a chance of
+    2**-64) without a system call and an object per request. A forked child draws its own
+    prefix, so forked workers never repeat their parent's ids.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+#: A new request id (what a :class:`Request` gets when none is given).
+new_request_id = _RequestIds()
 
 
 class Identity(BaseModel):
@@ -106,7 +131,7 @@ class Request(BaseModel):
     tags: frozenset[Text] = frozenset()
     metadata: dict[str, Any] = Field(default_factory=dict)
     routing: RoutingOptions = Field(default_factory=RoutingOptions)
-    request_id: Text = Field(default_factory=lambda: uuid.uuid4().hex, min_length=1)
+    request_id: Text = Field(default_factory=new_request_id, min_length=1)
 
     @field_validator("messages")
     @classmethod

@@ -265,10 +265,10 @@ def render_litellm(result: dict[str, Any]) -> list[str]:
         f"| `Router.acompletion`, `simple-shuffle` | {result['plain_cpu_per_call_us']:.0f} "
         f"| {result['plain_p50_us']:.0f} | 1.00 |",
         f"| the same with a no-op `CustomLogger` on the same hooks "
-        f"| {result['noop_logger_cpu_per_call_us']:.0f} | | {result['noop_cpu_ratio']:.2f} |",
+        f"| {result['noop_logger_cpu_per_call_us']:.0f} | | {result['noop_cpu_ratio']:.3f} |",
         f"| the same with ModelMuxer registered | {result['modelmuxer_cpu_per_call_us']:.0f} "
-        f"| {result['modelmuxer_p50_us']:.0f} | **{result['cpu_ratio']:.2f}** "
-        f"({low:.2f}-{high:.2f}) |",
+        f"| {result['modelmuxer_p50_us']:.0f} | **{result['cpu_ratio']:.3f}** "
+        f"({low:.3f}-{high:.3f}) |",
         "",
         f"litellm {result['litellm']}, two `mock_response` deployments, {result['n']} calls "
         f"each, in {result['rounds']} rounds of one block of {_BLOCK} calls per configuration "

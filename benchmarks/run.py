@@ -291,7 +291,9 @@ def _goal_rows(results: dict, runs: dict[str, list[Any]], repeats: int) -> list[
     return rows
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float, unit: str = "") -> str:
+    if unit == "x":  # ratios: a third decimal, so that one near its goal reads as it is
+        return f"{value:.3f}"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
 
 
@@ -303,9 +305,10 @@ def _goals_table(rows: list[dict[str, Any]]) -> list[str]:
         "|---|---:|:---:|",
     ]
     for row in rows:
-        value = f"{_fmt(row['median'])} {row['unit']}".strip()
+        unit = row["unit"]
+        value = f"{_fmt(row['median'], unit)} {unit}".strip()
         if row["min"] != row["max"]:
-            value += f" ({_fmt(row['min'])}–{_fmt(row['max'])})"
+            value += f" ({_fmt(row['min'], unit)}–{_fmt(row['max'], unit)})"
         out.append(f"| {row['goal']} | {value} | {'yes' if row['met'] else '**no**'} |")
     out += [
         "",

@@ -392,11 +392,11 @@ async def test_a_dropped_trace_records_nothing_but_keeps_its_context(
     assert seen != 0
 
 
-class ClientOnly(Sampler):
-    """Keeps model calls (CLIENT spans) only, and remembers what it was shown at their start."""
+class _KeepIf(Sampler):
+    """A sampler deciding with :meth:`keep`, which sees the span's name, kind and attributes."""
 
-    def __init__(self) -> None:
-        self.shown: list[tuple[str, dict[str, Any]]] = []
+    def keep(self, name: str, kind: SpanKind | None, attributes: dict[str, Any]) -> bool:
+        raise NotImplementedError
 
     def should_sample(
         self,
@@ -408,12 +408,22 @@ class ClientOnly(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: Any = None,
     ) -> SamplingResult:
-        self.shown.append((name, dict(attributes or {})))
-        keep = kind is SpanKind.CLIENT
+        keep = self.keep(name, kind, dict(attributes or {}))
         return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, attributes)
 
     def get_description(self) -> str:
-        return "ClientOnly"
+        return type(self).__name__
+
+
+class ClientOnly(_KeepIf):
+    """Keeps model calls (CLIENT spans) only, and remembers what it was shown at their start."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, dict[str, Any]]] = []
+
+    def keep(self, name: str, kind: SpanKind | None, attributes: dict[str, Any]) -> bool:
+        self.shown.append((name, attributes))
+        return kind is SpanKind.CLIENT
 
 
 async def test_a_sampler_sees_the_model_and_the_attempt_span_is_kept_on_its_own(
@@ -439,28 +449,15 @@ async def test_a_sampler_sees_the_model_and_the_attempt_span_is_kept_on_its_own(
     assert a["modelmuxer.attempt"] == 0
 
 
-class EveryOther(Sampler):
+class EveryOther(_KeepIf):
     """Samples every other new trace."""
 
     def __init__(self) -> None:
         self.roots = 0
 
-    def should_sample(
-        self,
-        parent_context: Any,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Mapping[str, Any] | None = None,
-        links: Sequence[Link] | None = None,
-        trace_state: Any = None,
-    ) -> SamplingResult:
+    def keep(self, name: str, kind: SpanKind | None, attributes: dict[str, Any]) -> bool:
         self.roots += 1
-        keep = self.roots % 2 == 1
-        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP, attributes)
-
-    def get_description(self) -> str:
-        return "EveryOther"
+        return self.roots % 2 == 1
 
 
 async def test_a_parent_based_sampler_keeps_whole_trees(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,48 @@ def test_eval_utility_cascade_escalates_only_when_the_judge_doubts(
             assert 1 <= len(tried) <= 2
             if len(tried) == 2:  # escalated from a cheaper to a dearer model
                 assert MODELS.index(tried[0]) < MODELS.index(tried[1])
+
+
+def test_training_without_scikit_learn_says_which_extra_to_install(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)  # as if not installed
+    out = tmp_path / "router.npz"
+    assert main(["train", "--data", str(data), "--out", str(out)]) == 2
+    assert "pip install 'modelmuxer[train]'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_routing_with_a_trained_router_does_not_need_scikit_learn(router: Path) -> None:
+    """scikit-learn is the ``train`` extra: a fresh interpreter where it cannot be imported
+    still loads the trained router and routes with it."""
+    code = f"""
+import sys
+
+class NoSklearn:
+    def find_spec(self, name, path=None, target=None):
+        if name == "sklearn" or name.startswith("sklearn."):
+            raise ImportError("scikit-learn is not installed here")
+        return None
+
+sys.meta_path.insert(0, NoSklearn())
+from modelmuxer import Muxer
+from modelmuxer.config import MuxerSettings
+muxer = Muxer(
+    ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"],
+    settings=MuxerSettings(router={str(router)!r}),
+)
+print(muxer.route("Prove that there are infinitely many primes.").model)
+print("sklearn" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+    assert done.returncode == 0, done.stderr
+    model, imported = done.stdout.split()
+    assert model.startswith("offline/openai/")
+    assert imported == "False"

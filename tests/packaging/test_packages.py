@@ -48,6 +48,7 @@ EXTRAS = {
     "encryption": {"cryptography"},
     "plot": {"matplotlib"},
     "testing": {"pytest", "hypothesis"},
+    "train": {"scikit-learn"},
 }
 #: what importing each extra's dependencies looks like
 EXTRA_IMPORTS = (
@@ -60,6 +61,7 @@ EXTRA_IMPORTS = (
     "matplotlib",
     "pytest",
     "hypothesis",
+    "sklearn.linear_model",
 )
 PYTHON = os.environ.get("MODELMUXER_PACKAGING_PYTHON", "3.11")
 

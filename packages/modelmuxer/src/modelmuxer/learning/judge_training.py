@@ -11,6 +11,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.backends.base import ModelResponse
 from modelmuxer.judging.structural import structural_score
+from modelmuxer.learning._sklearn import logistic_regression
 from modelmuxer.learning.judge import ANSWER_DENSE, AnswerJudge, answer_dense
 from modelmuxer.learning.outcomes import OutcomeTable
 from modelmuxer.learning.text import TextFeaturizer
@@ -59,7 +60,7 @@ def fit_judge(
     max_tokens: int = 3000,
 ) -> AnswerJudge | None:
     """An :class:`AnswerJudge` fitted on every answered cell; ``None`` without answers."""
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = logistic_regression()  # scikit-learn's class
 
     cells = answered_cells(table)
     if len(cells) < 20:

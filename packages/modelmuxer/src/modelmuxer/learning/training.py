@@ -18,6 +18,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 from modelmuxer.analysis import analyze
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.catalog.priors import prior_for
+from modelmuxer.learning._sklearn import logistic_regression
 from modelmuxer.learning.outcomes import OutcomeTable
 from modelmuxer.learning.predictor import LinearQualityModel, QualityPredictor, tier
 from modelmuxer.learning.text import TextFeaturizer
@@ -104,7 +105,7 @@ def fit_predictor(
     ``c`` is the inverse L2 strength; ``block_scale`` scales the per-model blocks (above 1 they
     are regularised less than the shared and tier parts, below 1 more).
     """
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = logistic_regression()  # scikit-learn's class
 
     featurizer = TextFeaturizer.fit(table.prompts, max_tokens=max_tokens)
     qf = features if features is not None else analyze_prompts(table.prompts)

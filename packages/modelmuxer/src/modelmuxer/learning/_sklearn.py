@@ -1,0 +1,24 @@
+"""scikit-learn, which training needs and routing does not (the ``train`` extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelmuxer.errors import ConfigError
+
+__all__ = ["logistic_regression"]
+
+
+def logistic_regression() -> Any:
+    """scikit-learn's ``LogisticRegression`` class.
+
+    :raises ConfigError: scikit-learn is not installed (``pip install 'modelmuxer[train]'``).
+    """
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise ConfigError(
+            "training a router needs scikit-learn: pip install 'modelmuxer[train]' "
+            "(routing with a trained router does not)"
+        ) from None
+    return LogisticRegression

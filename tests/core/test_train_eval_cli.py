@@ -156,19 +156,50 @@ def test_training_without_scikit_learn_says_which_extra_to_install(
     assert not out.exists()
 
 
+#: Run first in a fresh interpreter: scikit-learn and scipy (which comes with it) cannot be
+#: imported, as where the ``train`` extra is not installed.
+WITHOUT_TRAIN_EXTRA = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("sklearn", "scipy"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+"""
+
+
+def _without_train_extra(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_TRAIN_EXTRA + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
+    )
+
+
+def test_the_cli_without_the_train_extra_says_which_extra_to_install(
+    data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "router.npz"
+    for argv in (
+        ["train", "--data", str(data), "--out", str(out)],
+        ["eval", "--data", str(data), "--cv", "2", "--out", str(tmp_path / "points")],
+    ):
+        done = _without_train_extra(f"from modelmuxer.cli import main\nsys.exit(main({argv!r}))")
+        assert done.returncode == 2, done.stderr
+        assert "pip install 'modelmuxer[train]'" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not out.exists()
+
+
 def test_routing_with_a_trained_router_does_not_need_scikit_learn(router: Path) -> None:
     """scikit-learn is the ``train`` extra: a fresh interpreter where it cannot be imported
     still loads the trained router and routes with it."""
     code = f"""
-import sys
-
-class NoSklearn:
-    def find_spec(self, name, path=None, target=None):
-        if name == "sklearn" or name.startswith("sklearn."):
-            raise ImportError("scikit-learn is not installed here")
-        return None
-
-sys.meta_path.insert(0, NoSklearn())
 from modelmuxer import Muxer
 from modelmuxer.config import MuxerSettings
 muxer = Muxer(
@@ -176,15 +207,9 @@ muxer = Muxer(
     settings=MuxerSettings(router={str(router)!r}),
 )
 print(muxer.route("Prove that there are infinitely many primes.").model)
-print("sklearn" in sys.modules)
+print("sklearn" in sys.modules or "scipy" in sys.modules)
 """
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-    )
+    done = _without_train_extra(code)
     assert done.returncode == 0, done.stderr
     model, imported = done.stdout.split()
     assert model.startswith("offline/openai/")

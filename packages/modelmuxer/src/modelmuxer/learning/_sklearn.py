@@ -6,7 +6,13 @@ from typing import Any
 
 from modelmuxer.errors import ConfigError
 
-__all__ = ["logistic_regression"]
+__all__ = ["MISSING", "logistic_regression"]
+
+#: What training says when scikit-learn (and scipy, which comes with it) is not installed.
+MISSING = (
+    "training or evaluating a router needs scikit-learn: pip install 'modelmuxer[train]' "
+    "(routing with a trained router does not)"
+)
 
 
 def logistic_regression() -> Any:
@@ -17,8 +23,5 @@ def logistic_regression() -> Any:
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        raise ConfigError(
-            "training a router needs scikit-learn: pip install 'modelmuxer[train]' "
-            "(routing with a trained router does not)"
-        ) from None
+        raise ConfigError(MISSING) from None
     return LogisticRegression

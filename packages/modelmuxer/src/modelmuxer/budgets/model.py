@@ -66,10 +66,12 @@ class Budget(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    scope: BudgetScope
-    subject: str | None = Field(default=None, min_length=1)
-    period: BudgetPeriod = "month"
-    limit_usd: Decimal = Field(ge=0)
+    scope: BudgetScope = Field(description="whose spending: user, org, project or global")
+    subject: str | None = Field(
+        default=None, min_length=1, description="the id it limits, '*' for each; none: global"
+    )
+    period: BudgetPeriod = Field(default="month", description="the window the limit resets on")
+    limit_usd: Decimal = Field(ge=0, description="the limit in USD per period (exact decimal)")
 
     @model_validator(mode="after")
     def _subject_matches_scope(self) -> Budget:

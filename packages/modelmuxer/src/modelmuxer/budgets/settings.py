@@ -32,7 +32,7 @@ class BudgetSettings(BaseModel):
         default=SecretUrl("memory"),
         description="memory, or a Redis / PostgreSQL URL (its password is masked when shown)",
     )
-    budgets: list[Budget] = Field(default_factory=list)
+    budgets: list[Budget] = Field(default_factory=list, description="the spending limits")
     namespace: str = Field(
         default="modelmuxer:budgets", min_length=1, description="Redis key prefix"
     )

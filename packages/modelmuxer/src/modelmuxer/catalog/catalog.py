@@ -24,21 +24,48 @@ class ModelSpec(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-    id: str = Field(min_length=1)
-    provider: str | None = None
-    input_cost_per_token: float | None = Field(default=None, ge=0.0)
-    output_cost_per_token: float | None = Field(default=None, ge=0.0)
-    cached_input_cost_per_token: float | None = Field(default=None, ge=0.0)
-    input_price_per_mtok: float | None = Field(default=None, ge=0.0)
-    output_price_per_mtok: float | None = Field(default=None, ge=0.0)
-    context_window: int | None = Field(default=None, gt=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
-    capabilities: dict[str, bool] = Field(default_factory=dict)
-    quality: float | None = Field(default=None, ge=0.0, le=1.0)
-    quality_by_task: dict[str, float] = Field(default_factory=dict)
+    id: str = Field(
+        min_length=1,
+        description="the model's id: a litellm model name, or one of the offline models",
+    )
+    provider: str | None = Field(default=None, description="the provider (else the price map's)")
+    input_cost_per_token: float | None = Field(
+        default=None, ge=0.0, description="USD per prompt token (else the price map's)"
+    )
+    output_cost_per_token: float | None = Field(
+        default=None, ge=0.0, description="USD per output token (else the price map's)"
+    )
+    cached_input_cost_per_token: float | None = Field(
+        default=None, ge=0.0, description="USD per prompt token a provider cache served"
+    )
+    input_price_per_mtok: float | None = Field(
+        default=None, ge=0.0, description="USD per million prompt tokens (instead of per token)"
+    )
+    output_price_per_mtok: float | None = Field(
+        default=None, ge=0.0, description="USD per million output tokens (instead of per token)"
+    )
+    context_window: int | None = Field(
+        default=None, gt=0, description="prompt plus output tokens it accepts (else the map's)"
+    )
+    max_output_tokens: int | None = Field(
+        default=None, gt=0, description="output tokens it can write (else the price map's)"
+    )
+    capabilities: dict[str, bool] = Field(
+        default_factory=dict,
+        description="tools, vision, json_mode...: true / false; the rest from the price map",
+    )
+    quality: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="quality prior, 0-1 (else the built-in priors)"
+    )
+    quality_by_task: dict[str, float] = Field(
+        default_factory=dict, description="quality prior (0-1) per task type (code, maths...)"
+    )
     latency: LatencyProfile | None = None
     deployment: Deployment = Field(default_factory=Deployment)
-    backend: str | None = None
+    backend: str | None = Field(
+        default=None,
+        description="the backend plugin that calls it (else the first that claims its id)",
+    )
 
     def input_cost(self) -> float | None:
         if self.input_cost_per_token is not None:

@@ -35,7 +35,7 @@ class Limit(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    scope: LimitScope
+    scope: LimitScope = Field(description="what it counts by: user, org, project, model or global")
     subject: str | None = Field(
         default=None, min_length=1, description="the id it limits, '*' for each; none: global"
     )

@@ -39,8 +39,8 @@ class LatencyProfile(BaseModel):
     """Expected latency: time to first token and decoding speed."""
 
     model_config = _FROZEN
-    ttft_s: float = Field(default=0.5, ge=0.0)
-    tokens_per_s: float = Field(default=80.0, gt=0.0)
+    ttft_s: float = Field(default=0.5, ge=0.0, description="expected time to first token, s")
+    tokens_per_s: float = Field(default=80.0, gt=0.0, description="expected decoding speed")
 
     def expected_s(self, output_tokens: int) -> float:
         return self.ttft_s + output_tokens / self.tokens_per_s
@@ -57,10 +57,14 @@ class Deployment(BaseModel):
     """
 
     model_config = _FROZEN
-    api_base: str | None = None
-    api_key_env: str | None = None
-    api_version: str | None = None
-    extra: dict[str, Any] = Field(default_factory=dict)
+    api_base: str | None = Field(default=None, description="the endpoint (else the provider's)")
+    api_key_env: str | None = Field(
+        default=None, description="the name of the env variable holding its key (never the key)"
+    )
+    api_version: str | None = Field(default=None, description="the API version (Azure)")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="other parameters passed to the backend on each call"
+    )
     #: names of ``extra`` entries (at any depth) given as ``SecretStr``
     _secret_names: frozenset[str] = PrivateAttr(default=frozenset())
 

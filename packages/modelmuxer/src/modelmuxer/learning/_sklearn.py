@@ -1,4 +1,8 @@
-"""scikit-learn, which training needs and routing does not (the ``train`` extra)."""
+"""scikit-learn and scipy, which training needs and routing does not (the ``train`` extra).
+
+Only the training modules import this one: importing it without the extra raises a
+:class:`~modelmuxer.errors.ConfigError` that names the extra to install.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ from typing import Any
 
 from modelmuxer.errors import ConfigError
 
-__all__ = ["MISSING", "logistic_regression"]
+__all__ = ["MISSING", "logistic_regression", "sparse"]
 
 #: What training says when scikit-learn (and scipy, which comes with it) is not installed.
 MISSING = (
     "training or evaluating a router needs scikit-learn: pip install 'modelmuxer[train]' "
     "(routing with a trained router does not)"
 )
+
+try:
+    import scipy.sparse as sparse  # type: ignore[import-untyped]
+except ImportError:
+    raise ConfigError(MISSING) from None
 
 
 def logistic_regression() -> Any:

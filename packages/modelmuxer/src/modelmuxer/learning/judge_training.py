@@ -9,19 +9,14 @@ import numpy.typing as npt
 
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.backends.base import ModelResponse
-from modelmuxer.errors import ConfigError
 from modelmuxer.judging.structural import structural_score
-from modelmuxer.learning._sklearn import MISSING, logistic_regression
+from modelmuxer.learning._sklearn import logistic_regression
+from modelmuxer.learning._sklearn import sparse as sp
 from modelmuxer.learning.judge import ANSWER_DENSE, AnswerJudge, answer_dense
 from modelmuxer.learning.outcomes import OutcomeTable
 from modelmuxer.learning.text import TextFeaturizer
 from modelmuxer.learning.training import featurize
 from modelmuxer.types import Request, Usage
-
-try:  # scipy comes with scikit-learn, the ``train`` extra
-    import scipy.sparse as sp  # type: ignore[import-untyped]
-except ImportError:
-    raise ConfigError(MISSING) from None
 
 __all__ = ["answered_cells", "fit_judge", "structural_of"]
 

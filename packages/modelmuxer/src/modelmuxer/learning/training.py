@@ -17,17 +17,12 @@ import numpy.typing as npt
 from modelmuxer.analysis import analyze
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.catalog.priors import prior_for
-from modelmuxer.errors import ConfigError
-from modelmuxer.learning._sklearn import MISSING, logistic_regression
+from modelmuxer.learning._sklearn import logistic_regression
+from modelmuxer.learning._sklearn import sparse as sp
 from modelmuxer.learning.outcomes import OutcomeTable
 from modelmuxer.learning.predictor import LinearQualityModel, QualityPredictor, tier
 from modelmuxer.learning.text import TextFeaturizer
 from modelmuxer.types import Request
-
-try:  # scipy comes with scikit-learn, the ``train`` extra
-    import scipy.sparse as sp  # type: ignore[import-untyped]
-except ImportError:
-    raise ConfigError(MISSING) from None
 
 __all__ = ["analyze_prompts", "featurize", "fit_predictor", "model_tiers"]
 

@@ -79,17 +79,11 @@ class DeploymentSelector:
         """ModelMuxer's decision among ``deployments`` for ``ctx.request``; the chosen model is a
         deployment id (of the deployment a virtual copy stands for). Raises
         :class:`~modelmuxer.errors.NoEligibleModel` when none may answer."""
-        known = self._cards
         listed = deployments if isinstance(deployments, list) else list(deployments)
-        idents = []
-        for deployment in listed:
-            ident = origin_id(deployment)
-            if ident not in known:
-                self.card(deployment)
-            idents.append(ident)
+        idents = [origin_id(deployment) for deployment in listed]
         key = tuple(sorted(set(idents)))
         router = self._routers.get(key)  # one dict read: safe without the lock
-        if router is None:
+        if router is None:  # (its cards are cached with it: ``card_by_id`` finds the choice)
             cards = {i: self.card(d) for i, d in zip(idents, listed, strict=True)}
             router = self._router(key, cards)
         return router.route(ctx)

@@ -18,7 +18,7 @@ from modelmuxer_litellm.routing_info import RoutingInfo
 __all__ = ["build_record", "request_id_of", "usage_of"]
 
 
-_NO_USAGE: Final = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+_NO_USAGE: Final = Usage()  # frozen: one for every failed call
 
 
 def _number(value: object) -> int:
@@ -36,18 +36,13 @@ def usage_of(response: object) -> Usage:
     usage = _get(response, "usage")
     if usage is None:
         return Usage()
-    return Usage.model_validate(_usage_fields(usage))
-
-
-def _usage_fields(usage: object) -> dict[str, int]:
-    """The fields of a :class:`~modelmuxer.types.Usage` for a LiteLLM usage object (or dict)."""
     details = _get(usage, "prompt_tokens_details")
     prompt = _number(_get(usage, "prompt_tokens"))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": _number(_get(usage, "completion_tokens")),
-        "cached_tokens": min(_number(_get(details, "cached_tokens")), prompt),
-    }
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=_number(_get(usage, "completion_tokens")),
+        cached_tokens=min(_number(_get(details, "cached_tokens")), prompt),
+    )
 
 
 #: the local zone's UTC offset for each quarter hour seen: LiteLLM's times are naive local ones,
@@ -104,14 +99,9 @@ def build_record(
     streamed = bool(kwargs.get("stream"))
     usage = _NO_USAGE
     if outcome == "ok":
-        answer = kwargs.get("complete_streaming_response") or response
-        found = _get(answer, "usage")
-        if found is not None:
-            usage = _usage_fields(found)  # validated with the record
+        usage = usage_of(kwargs.get("complete_streaming_response") or response)
     if card is not None:
-        cost = card.cost_usd(
-            usage["prompt_tokens"], usage["completion_tokens"], usage["cached_tokens"]
-        )
+        cost = card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         provider = card.provider
     else:
         raw_cost = kwargs.get("response_cost")
@@ -134,7 +124,7 @@ def build_record(
         "strategy": info.strategy,
         "model": info.deployment,
         "provider": provider,
-        "usage": Usage.model_validate(usage),
+        "usage": usage,
         "cost_usd": float(cost),
         "latency_s": _seconds(started, ended),
         "ttft_s": ttft,

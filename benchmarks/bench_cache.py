@@ -28,6 +28,7 @@ from modelmuxer.cache.vectors import normalize_rows
 from modelmuxer.config import load_settings
 from modelmuxer.context import RequestContext
 from modelmuxer.testing import NEAR_MISS_PAIRS
+from modelmuxer.types import Request
 
 MODELS = ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"]
 PROMPT = "Explain how photosynthesis turns light, water and carbon dioxide into sugar."
@@ -53,7 +54,11 @@ async def _time_async(fn: Callable[[], Awaitable[Any]], n: int) -> float:
 
 
 def _ctx(muxer: Muxer, **kwargs: Any) -> Callable[[], RequestContext]:
-    request = muxer.request(PROMPT, **kwargs)
+    return context_factory(muxer, muxer.request(PROMPT, **kwargs))
+
+
+def context_factory(muxer: Muxer, request: Request) -> Callable[[], RequestContext]:
+    """Fresh contexts for ``request`` (a cache lookup takes one per request)."""
     strategy = muxer.default_strategy
 
     def make() -> RequestContext:

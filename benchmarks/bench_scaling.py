@@ -29,12 +29,12 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from _stats import percentiles
-from bench_core import STRATEGIES, prompt_of, synthetic_cards
+from bench_cache import context_factory
+from bench_core import STRATEGIES, _time_calls, prompt_of, synthetic_cards
 
 __all__ = ["bench_scaling", "plot_scaling", "render_scaling", "scaling_goals", "slopes"]
 
@@ -48,17 +48,7 @@ def _cpu_p50(fn: Any, n: int) -> dict[str, float]:
     """p50 / p99 of wall time and p50 of the thread's CPU time of ``n`` calls, in µs."""
     for _ in range(min(50, n)):
         fn()
-    wall, cpu = [], []
-    gc.disable()
-    try:
-        for _ in range(n):
-            c0 = time.thread_time_ns()
-            t0 = time.perf_counter_ns()
-            fn()
-            wall.append(time.perf_counter_ns() - t0)
-            cpu.append(time.thread_time_ns() - c0)
-    finally:
-        gc.enable()
+    wall, cpu = _time_calls(fn, n)
     return {**percentiles(wall), "cpu_p50_us": percentiles(cpu)["p50_us"]}
 
 
@@ -125,23 +115,6 @@ async def _lookup_p50(muxer: Any, ctx_factory: Any, n: int) -> dict[str, float]:
     return percentiles(samples)
 
 
-def _context_factory(muxer: Any, request: Any) -> Any:
-    from modelmuxer.context import RequestContext
-
-    strategy = muxer.default_strategy
-
-    def make() -> Any:
-        return RequestContext(
-            request=request,
-            strategy=strategy,
-            stream=False,
-            started_at=datetime.now(UTC),
-            started_perf=time.perf_counter(),
-        )
-
-    return make
-
-
 _MODELS = ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"]
 _PROMPT = "Explain how photosynthesis turns light, water and carbon dioxide into sugar."
 
@@ -159,7 +132,7 @@ async def _memory_cache(sizes: tuple[int, ...], probes: int) -> dict[str, Any]:
     completion = await muxer.acomplete(request)  # the entry every probe finds
     store = muxer.cache.answers.store
     size = len(completion.model_dump_json())
-    make = _context_factory(muxer, request)
+    make = context_factory(muxer, request)
     out: dict[str, Any] = {"lookup": {}, "rss_mb": {}, "answer_chars": len(completion.text)}
     gc.collect()
     base_rss, filled = _rss_mb(), 1
@@ -200,7 +173,7 @@ async def _redis_cache(url: str, sizes: tuple[int, ...], probes: int) -> dict[st
     request = muxer.request(_PROMPT)
     completion = await muxer.acomplete(request)
     data = completion.model_dump_json().encode()
-    make = _context_factory(muxer, request)
+    make = context_factory(muxer, request)
     client = redis.Redis.from_url(url)
     out: dict[str, Any] = {}
     filled = 1

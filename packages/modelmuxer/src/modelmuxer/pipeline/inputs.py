@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import GenerationParams, Identity, Message, Request, RoutingOptions
+from modelmuxer.types._trusted import built
+from modelmuxer.types.request import new_request_id
 
 __all__ = ["MessagesLike", "build_request", "invalid_from_validation"]
 
@@ -24,10 +26,11 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 @functools.cache
-def _defaults() -> tuple[RoutingOptions, GenerationParams]:
-    """Shared (frozen) empty routing options and parameters: a request without them takes these
-    instead of validating an empty mapping each time. Built on first use (``defer_build``)."""
-    return RoutingOptions(), GenerationParams()
+def _defaults() -> tuple[RoutingOptions, GenerationParams, Identity]:
+    """Shared (frozen) empty routing options, parameters and identity: a request without them
+    takes these instead of validating an empty mapping each time. Built on first use
+    (``defer_build``)."""
+    return RoutingOptions(), GenerationParams(), Identity()
 
 
 def _path(loc: tuple[int | str, ...]) -> list[str]:
@@ -114,6 +117,9 @@ def build_request(
             strategy,
             model,
         )
+        plain = _plain_request(messages, params, identity, tag_list, metadata, route, request_id)
+        if plain is not None:
+            return plain
         fields: dict[str, Any] = {
             "messages": _messages(messages),
             "params": params or _defaults()[1],
@@ -129,8 +135,122 @@ def build_request(
         raise invalid_from_validation(exc) from None
 
 
+# -- plain text requests, built without pydantic's walk ------------------------------------------
+#
+# Most requests are a few text messages and nothing else the model validation would change: for
+# those, the request is put together from objects already of their declared types (as
+# ``model_construct`` would, without its walk over defaults): what validation would check is
+# checked here, by hand, and anything else takes the validating path, which words the errors.
+# tests/core/test_plain_requests.py checks that both paths build equal requests.
+
+_TEXT_ROLES: Final = frozenset({"system", "user", "assistant"})
+_ROLE_CONTENT: Final = frozenset({"role", "content"})
+
+
+def _sendable(text: object) -> bool:
+    """``text`` is a non-empty ``str`` that :func:`~modelmuxer.types._checks.check_text`
+    accepts (UTF-8 encodable)."""
+    if type(text) is not str or not text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain_message(item: object) -> Message | None:
+    """``item`` as a :class:`Message` when it is a dict of a system, user or assistant role and
+    non-empty text content (and nothing else); ``None`` otherwise."""
+    if type(item) is not dict or item.keys() != _ROLE_CONTENT:
+        return None
+    role = item["role"]
+    content = item["content"]
+    if type(role) is not str or role not in _TEXT_ROLES or not _sendable(content):
+        return None
+    fields = {
+        "role": role,
+        "content": content,
+        "name": None,
+        "tool_calls": None,
+        "tool_call_id": None,
+    }
+    return built(Message, fields, {"role", "content"})
+
+
+def _plain_messages(messages: object) -> list[Message] | None:
+    if type(messages) is str:
+        if not messages.strip():
+            return None  # the validating path says the prompt is empty
+        message = _plain_message({"role": "user", "content": messages})
+        return None if message is None else [message]
+    if type(messages) is not list or not messages:
+        return None
+    plain = []
+    for item in messages:
+        message = _plain_message(item)
+        if message is None:
+            return None
+        plain.append(message)
+    return plain
+
+
+def _plain_request(
+    messages: object,
+    params: Mapping[str, Any],
+    identity: Identity | Mapping[str, Any] | None,
+    tags: list[Any] | None,
+    metadata: Mapping[str, Any] | None,
+    route: RoutingOptions,
+    request_id: str | None,
+) -> Request | None:
+    """The request of plain text ``messages`` (see :func:`_plain_message`) built without
+    validating it as a whole, or ``None`` when any part needs validation (then the caller
+    validates everything, as before). Generation parameters, when given, are validated on
+    their own."""
+    if identity is None:
+        identity = _defaults()[2]
+    elif type(identity) is not Identity:
+        return None
+    if tags:
+        if not all(_sendable(tag) for tag in tags):
+            return None
+        tag_set: frozenset[str] = frozenset(tags)
+    else:
+        tag_set = frozenset()
+    if metadata is None:
+        meta: dict[str, Any] = {}
+    elif type(metadata) is dict and all(type(key) is str for key in metadata):
+        meta = dict(metadata)
+    else:
+        return None
+    if request_id is not None and not _sendable(request_id):
+        return None
+    listed = _plain_messages(messages)
+    if listed is None:
+        return None
+    fields: dict[str, Any] = {
+        "messages": listed,
+        "params": _validate(GenerationParams, params, "params") if params else _defaults()[1],
+        "identity": identity,
+        "tags": tag_set,
+        "metadata": meta,
+        "routing": route,
+        "request_id": new_request_id() if request_id is None else request_id,
+    }
+    fields_set = set(_REQUEST_FIELDS)
+    if request_id is None:
+        fields_set.discard("request_id")  # as validation leaves a defaulted field unset
+    return built(Request, fields, fields_set)
+
+
+_REQUEST_FIELDS: Final = frozenset(Request.model_fields)
+
+
 def _mapping(value: Mapping[str, Any] | None, field: str) -> Mapping[str, Any] | None:
-    if value is not None and not isinstance(value, Mapping):
+    if value is not None and type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidRequest(f"expected a mapping, got {type(value).__name__}", field=field)
     return value
 

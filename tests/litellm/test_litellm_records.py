@@ -241,3 +241,44 @@ def test_litellm_naive_local_times_become_utc_in_any_zone(
         monkeypatch.delenv("TZ")
         time.tzset()
         records._OFFSETS.clear()
+
+
+def test_usage_is_read_from_responses_and_dicts_as_validated_usage() -> None:
+    from litellm.types.utils import ModelResponse
+    from litellm.types.utils import Usage as LiteLLMUsage
+
+    from modelmuxer.types import Usage
+    from modelmuxer_litellm.records import usage_of
+
+    response = ModelResponse(
+        usage=LiteLLMUsage(
+            prompt_tokens=120,
+            completion_tokens=30,
+            total_tokens=150,
+            prompt_tokens_details={"cached_tokens": 100},
+        )
+    )
+    cases: list[tuple[object, Usage]] = [
+        (response, Usage(prompt_tokens=120, completion_tokens=30, cached_tokens=100)),
+        (
+            {"usage": {"prompt_tokens": 7, "completion_tokens": 2}},
+            Usage(prompt_tokens=7, completion_tokens=2),
+        ),
+        # more cached than prompt tokens (a provider's miscount): capped at the prompt
+        (
+            {"usage": {"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 9}}},
+            Usage(prompt_tokens=5, cached_tokens=5),
+        ),
+        # what is not a non-negative int counts as none
+        (
+            {"usage": {"prompt_tokens": -3, "completion_tokens": True, "cached_tokens": "4"}},
+            Usage(),
+        ),
+        ({"usage": None}, Usage()),
+        (None, Usage()),
+    ]
+    for given, expected in cases:
+        usage = usage_of(given)
+        assert usage == expected
+        assert usage.model_dump_json() == expected.model_dump_json()
+        assert all(type(getattr(usage, name)) is int for name in Usage.model_fields)

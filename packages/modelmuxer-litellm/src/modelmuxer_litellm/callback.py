@@ -302,7 +302,7 @@ class ModelMuxerCallback(CustomLogger):
         previous = metadata.get(METADATA_KEY)  # a retry: keep the request's id
         request_id = (
             str(previous["request_id"])
-            if isinstance(previous, Mapping) and previous.get("request_id")
+            if previous is not None and isinstance(previous, Mapping) and previous.get("request_id")
             else str(kwargs.get("litellm_trace_id") or uuid.uuid4().hex)
         )
         strategy = metadata.get(STRATEGY_KEY)
@@ -314,7 +314,7 @@ class ModelMuxerCallback(CustomLogger):
             tags=tags,
             request_id=request_id,
             strategy=strategy if isinstance(strategy, str) else None,
-            routing=routing if isinstance(routing, Mapping) else None,
+            routing=routing if routing is not None and isinstance(routing, Mapping) else None,
             metadata=(
                 {k: v for k, v in metadata.items() if k != METADATA_KEY}
                 if METADATA_KEY in metadata

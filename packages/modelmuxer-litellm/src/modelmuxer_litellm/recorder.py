@@ -50,8 +50,16 @@ class CallRecorder:
         """The call's record, or ``None`` for a call that is not this router's or was already
         reported."""
         params = kwargs.get("litellm_params")
-        model_info = params.get("model_info") if isinstance(params, Mapping) else None
-        if not isinstance(model_info, Mapping) or not model_info.get("id"):
+        model_info = (
+            params.get("model_info")
+            if type(params) is dict or (params is not None and isinstance(params, Mapping))
+            else None
+        )
+        if (
+            model_info is None
+            or not (type(model_info) is dict or isinstance(model_info, Mapping))
+            or not model_info.get("id")
+        ):
             return None  # not a Router call (a plain litellm.completion elsewhere in the process)
         deployment = origin_id({"model_info": model_info})
         if not self._owns(deployment):

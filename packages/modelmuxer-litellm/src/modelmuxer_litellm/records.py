@@ -13,21 +13,34 @@ from typing import Any, Final
 
 from modelmuxer.backends.litellm_backend import scrub_secrets
 from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
+from modelmuxer.types._trusted import built
 from modelmuxer_litellm.routing_info import RoutingInfo
 
 __all__ = ["build_record", "request_id_of", "usage_of"]
 
 
 _NO_USAGE: Final = Usage()  # frozen: one for every failed call
+_USAGE_FIELDS: Final = frozenset(Usage.model_fields)
 
 
 def _number(value: object) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
+    return value if type(value) is int and value > 0 else 0
+
+
+#: whether objects of a type are mappings (LiteLLM's response objects are not): one dict read
+#: instead of an ABC check, for the few types a response's parts come in
+_MAPPING_TYPES: dict[type, bool] = {dict: True, type(None): False}
 
 
 def _get(obj: object, key: str) -> object:
-    if type(obj) is dict or isinstance(obj, Mapping):
-        return obj.get(key)
+    kind = type(obj)
+    mapping = _MAPPING_TYPES.get(kind)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_MAPPING_TYPES) < 64:
+            _MAPPING_TYPES[kind] = mapping
+    if mapping:
+        return obj.get(key)  # type: ignore[attr-defined]
     return getattr(obj, key, None)
 
 
@@ -38,11 +51,12 @@ def usage_of(response: object) -> Usage:
         return Usage()
     details = _get(usage, "prompt_tokens_details")
     prompt = _number(_get(usage, "prompt_tokens"))
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=_number(_get(usage, "completion_tokens")),
-        cached_tokens=min(_number(_get(details, "cached_tokens")), prompt),
-    )
+    fields = {
+        "prompt_tokens": prompt,
+        "completion_tokens": _number(_get(usage, "completion_tokens")),
+        "cached_tokens": min(_number(_get(details, "cached_tokens")), prompt),
+    }
+    return built(Usage, fields, set(_USAGE_FIELDS))  # non-negative ints: nothing to validate
 
 
 #: the local zone's UTC offset for each quarter hour seen: LiteLLM's times are naive local ones,

@@ -87,7 +87,7 @@ class RoutingInfo:
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
         """The info written by :meth:`to_metadata`, or ``None`` when there is none."""
         data = metadata.get(METADATA_KEY) if metadata is not None else None
-        if not isinstance(data, Mapping) or "deployment" not in data:
+        if not (type(data) is dict or isinstance(data, Mapping)) or "deployment" not in data:
             return None
         return cls(
             request_id=str(data["request_id"]),
@@ -134,7 +134,7 @@ class RoutingMemo:
     def lookup(self, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
         """The decision ``metadata`` names (its request id and deployment), or ``None``."""
         data = metadata.get(METADATA_KEY) if metadata is not None else None
-        if not isinstance(data, Mapping) or "deployment" not in data:
+        if not (type(data) is dict or isinstance(data, Mapping)) or "deployment" not in data:
             return None
         info = self._infos.get(str(data.get("request_id")))  # one dict read: no lock needed
         if info is not None and info.deployment == data["deployment"]:

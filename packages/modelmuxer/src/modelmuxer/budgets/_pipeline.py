@@ -92,8 +92,11 @@ def exclude_unaffordable(
     left = tightest.remaining_usd
     features = ctx.features or analyze(ctx.request)
     worst = {c.id: nano_ceil(worst_case_cost(features, ctx.request, c)) for c in candidates}
+    over = [model for model, w in worst.items() if w > left]
+    if not over:
+        return None
     why = f"budget {label(tightest)}: {usd(left)} left"
-    out = {model: f"{why}, worst case {usd(w)}" for model, w in worst.items() if w > left}
+    out = {model: f"{why}, worst case {usd(worst[model])}" for model in over}
     if len(out) == len(candidates):
         cheapest = min(worst, key=lambda model: (worst[model], model))
         del out[cheapest]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from modelmuxer._shared import SharedState, Unavailable
 from modelmuxer.budgets import _pipeline
 from modelmuxer.budgets._retry import Unsettled
 from modelmuxer.budgets.base import BudgetStore, Clock, CounterFull, Reservation, system_clock
+from modelmuxer.budgets.memory import MemoryBudgetStore
 from modelmuxer.budgets.model import (
     EACH,
     Budget,
+    BudgetPeriod,
     BudgetState,
     Counter,
     CounterUsage,
@@ -48,6 +51,12 @@ T = TypeVar("T")
 _log = logging.getLogger("modelmuxer.budgets")
 #: counters whose last-seen usage is kept for routing
 _MAX_SEEN = 10_000
+#: identities whose resolved lines are kept (the rest are worked out afresh)
+_MAX_RESOLVED = 10_000
+#: how far inside its windows the clock must be for resolved lines to be reused as they are
+#: (closer to an edge they are worked out afresh: a timestamp's rounding to the microsecond
+#: cannot move it across the edge then)
+_EDGE_S = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +94,18 @@ class BudgetLine:
             resets_at=self.window.end,
             model=model,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """The lines of one identity under the set of ``budgets``, valid while the clock (epoch
+    seconds) is in ``[after, before)``: inside every line's window, :data:`_EDGE_S` from its
+    edges."""
+
+    budgets: tuple[Budget, ...]
+    after: float
+    before: float
+    lines: tuple[BudgetLine, ...]
 
 
 class BudgetGuard:
@@ -140,6 +161,12 @@ class BudgetGuard:
         self.quality_target = quality_target
         self._clock = clock
         self._budgets: dict[str, Budget] = {}
+        #: the budgets as a tuple, replaced at each change: lines resolved under another are stale
+        self._all: tuple[Budget, ...] = ()
+        #: lines per identity (user, org, project), reused until a window or a budget changes
+        self._resolved: dict[tuple[str | None, ...], _Resolved] = {}
+        self._windows: dict[str, Window] = {}  # the current window of each period
+        self._resolved_lock = threading.Lock()
         self._seen: dict[str, CounterUsage] = {}  # last usage seen per counter key (routing)
         self._background: set[asyncio.Task[Any]] = set()
         #: settle / release operations the shared store missed, retried until it answers
@@ -172,7 +199,7 @@ class BudgetGuard:
     @property
     def budgets(self) -> tuple[Budget, ...]:
         """Every budget, in the order they were set."""
-        return tuple(self._budgets.values())
+        return self._all
 
     def set_budget(self, budget: Budget | None = None, **fields: Any) -> Budget:
         """Add a budget or replace the one with the same name (scope, subject, period).
@@ -183,6 +210,7 @@ class BudgetGuard:
         if budget is None:
             budget = Budget.model_validate(fields)
         self._budgets[budget.name] = budget
+        self._all = tuple(self._budgets.values())
         return budget
 
     def remove_budget(self, name: str) -> Budget:
@@ -191,15 +219,39 @@ class BudgetGuard:
         :raises KeyError: no such budget (the message lists them).
         """
         try:
-            return self._budgets.pop(name)
+            removed = self._budgets.pop(name)
         except KeyError:
             raise KeyError(f"no budget {name!r}; budgets: {sorted(self._budgets)}") from None
+        self._all = tuple(self._budgets.values())
+        return removed
 
     def lines(self, identity: Identity) -> list[BudgetLine]:
-        """The budgets that limit a request by ``identity`` now (a named subject beats ``*``)."""
-        now = datetime.fromtimestamp(self._clock(), UTC)
+        """The budgets that limit a request by ``identity`` now (a named subject beats ``*``).
+
+        Worked out once per identity and reused until a budget is set or removed, or the clock
+        leaves one of the lines' windows.
+        """
+        clock = self._clock()
+        budgets = self._all
+        key = (identity.user, identity.org, identity.project)
+        resolved = self._resolved.get(key)
+        if (
+            resolved is None
+            or resolved.budgets is not budgets
+            or not resolved.after <= clock < resolved.before
+        ):
+            resolved = self._resolve(identity, budgets, datetime.fromtimestamp(clock, UTC))
+            with self._resolved_lock:
+                self._resolved.pop(key, None)  # re-inserted last: the dict is oldest-first
+                self._resolved[key] = resolved
+                while len(self._resolved) > _MAX_RESOLVED:
+                    del self._resolved[next(iter(self._resolved))]
+        return list(resolved.lines)
+
+    def _resolve(self, identity: Identity, budgets: tuple[Budget, ...], now: datetime) -> _Resolved:
+        """The lines of ``identity`` under ``budgets`` at ``now``, worked out afresh."""
         chosen: dict[tuple[str, str], tuple[Budget, str]] = {}
-        for budget in self._budgets.values():
+        for budget in budgets:
             subject = budget.subject_of(identity)
             if subject is None:
                 continue
@@ -207,10 +259,27 @@ class BudgetGuard:
             if slot not in chosen or chosen[slot][0].subject == EACH:
                 chosen[slot] = (budget, subject)
         lines = []
+        after, before = -math.inf, math.inf
         for budget, subject in chosen.values():
-            window = window_of(budget.period, now)
+            window = self._window(budget.period, now)
             lines.append(BudgetLine(budget, subject, window, Counter.of(budget, subject, window)))
-        return lines
+            if window.start is not None:
+                after = max(after, window.start.timestamp() + _EDGE_S)
+            if window.end is not None:
+                before = min(before, window.end.timestamp() - _EDGE_S)
+        return _Resolved(budgets, after, before, tuple(lines))
+
+    def _window(self, period: BudgetPeriod, now: datetime) -> Window:
+        """The window of ``period`` containing ``now``; kept until the clock leaves it."""
+        window = self._windows.get(period)
+        if (
+            window is None
+            or (window.start is not None and now < window.start)
+            or (window.end is not None and now >= window.end)
+        ):
+            window = window_of(period, now)
+            self._windows[period] = window
+        return window
 
     # -- reserve / settle / release -----------------------------------------------------------
 
@@ -318,7 +387,7 @@ class BudgetGuard:
         concrete = subject or budget.subject or "global"
         if concrete == EACH:
             raise ValueError(f"budget {name} applies to each {budget.scope}: name the subject")
-        window = window_of(budget.period, datetime.fromtimestamp(self._clock(), UTC))
+        window = self._window(budget.period, datetime.fromtimestamp(self._clock(), UTC))
         line = BudgetLine(budget, concrete, window, Counter.of(budget, concrete, window))
         return (await self._states([line]))[0]
 
@@ -333,7 +402,7 @@ class BudgetGuard:
             if budget.subject == EACH:
                 continue
             subject = budget.subject or "global"
-            window = window_of(budget.period, now)
+            window = self._window(budget.period, now)
             lines.append(BudgetLine(budget, subject, window, Counter.of(budget, subject, window)))
         return await self._states(lines)
 
@@ -403,15 +472,30 @@ class BudgetGuard:
         """Run a settle / release to its end even if the caller is cancelled meanwhile; one
         that cannot reach the store is retried later."""
         label = f"{what} of reservation {reservation.id}"
+        if self.shared is None and type(self.store) is MemoryBudgetStore:
+            # its operations never suspend, so no cancellation can land mid-way: no task needed
+            try:
+                usage: tuple[CounterUsage, ...] | None = await operation()
+            except Exception as error:  # as _spawn logs it; the lease reclaims the reservation
+                _log.error("budget %s failed: %r", label, error)
+                return
+        else:
+            usage = await self._shielded(operation, label)
+        if usage is not None:
+            self._remember(reservation.counters, usage)
+
+    async def _shielded(
+        self, operation: Callable[[], Awaitable[tuple[CounterUsage, ...]]], label: str
+    ) -> tuple[CounterUsage, ...] | None:
+        """The operation run in a task of its own, whatever happens to the caller (``None``:
+        it failed, logged by :meth:`_spawn`, or was left to retry)."""
         task = self._spawn(self._settlement(operation, label), label)
         try:
-            usage = await asyncio.shield(task)
+            return await asyncio.shield(task)
         except asyncio.CancelledError:
             raise
         except Exception:  # logged by _spawn; the lease reclaims the reservation
-            return
-        if usage is not None:
-            self._remember(reservation.counters, usage)
+            return None
 
     async def _settlement(
         self, operation: Callable[[], Awaitable[tuple[CounterUsage, ...]]], label: str

@@ -32,6 +32,8 @@ T = TypeVar("T")
 _log = logging.getLogger("modelmuxer.limits")
 #: groups of counts kept while the store is unreachable, replayed when it answers again
 _MAX_PENDING = 1000
+#: identities and models whose resolved lines are kept (the rest are worked out afresh)
+_MAX_RESOLVED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,19 @@ class LimitLine:
 
     def state(self, usage: WindowUsage) -> LimitState:
         return LimitState(self.limit, self.subject, usage.used, _seconds(usage))
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """The lines of one identity or model under one set of limits and slicing, and what the
+    limiter asks of them (limits apply the same whatever the time: windows slide in the
+    store)."""
+
+    limits: tuple[Limit, ...]
+    buckets: int
+    lines: tuple[LimitLine, ...]
+    #: :meth:`RateLimiter.admit`'s asks (identity) or the checks of an exclusion (model)
+    asks: tuple[Ask, ...]
 
 
 class RateLimiter:
@@ -119,8 +134,12 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
-        self.limits = tuple(limits)
-        self.buckets = buckets
+        #: resolved lines per identity (user, org, project) or model, tagged with the limits
+        #: and slicing they were worked out for
+        self._resolved: dict[tuple[str | None, ...], _Resolved] = {}
+        self._resolved_lock = threading.Lock()
+        self._limits = tuple(limits)
+        self._buckets = buckets
         self.shared = shared
         self._events: pluggy.PluginManager | None = None
         self.events = events
@@ -173,20 +192,77 @@ class RateLimiter:
         if self.shared is not None:
             self.shared.events = events
 
+    @property
+    def limits(self) -> tuple[Limit, ...]:
+        """The limits, in the order given; assign a new set to change them at run time."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: Iterable[Limit]) -> None:
+        self._limits = tuple(limits)
+        self._forget()
+
+    @property
+    def buckets(self) -> int:
+        """How many slices each window is counted in."""
+        return self._buckets
+
+    @buckets.setter
+    def buckets(self, buckets: int) -> None:
+        self._buckets = buckets
+        self._forget()
+
     # -- which limits apply ---------------------------------------------------------------------
 
     def lines(self, identity: Identity) -> list[LimitLine]:
         """The limits of a request by ``identity`` (not the models'); a named subject beats
         ``*`` for the same kind and window."""
-        return self._choose((limit, limit.subject_of(identity)) for limit in self.limits)
+        return list(self._of_identity(identity).lines)
 
     def model_lines(self, model: str) -> list[LimitLine]:
         """The limits of calls to ``model``."""
-        return self._choose(
-            (limit, model if limit.applies_to_model(model) else None) for limit in self.limits
-        )
+        return list(self._of_model(model).lines)
 
-    def _choose(self, pairs: Iterable[tuple[Limit, str | None]]) -> list[LimitLine]:
+    def _of_identity(self, identity: Identity) -> _Resolved:
+        """:meth:`lines` of ``identity``, worked out once per set of limits."""
+        limits, buckets = self._limits, self._buckets
+        key = (identity.user, identity.org, identity.project)
+        resolved = self._resolved.get(key)
+        if resolved is None or resolved.limits is not limits or resolved.buckets != buckets:
+            lines = self._choose(((limit, limit.subject_of(identity)) for limit in limits), buckets)
+            asks = [Ask(line.meter, 1, take=line.limit.kind == "requests") for line in lines]
+            resolved = self._keep(key, _Resolved(limits, buckets, lines, tuple(asks)))
+        return resolved
+
+    def _of_model(self, model: str) -> _Resolved:
+        """:meth:`model_lines` of ``model``, worked out once per set of limits."""
+        limits, buckets = self._limits, self._buckets
+        key = ("model", model)  # two entries: never equal to an identity's three
+        resolved = self._resolved.get(key)
+        if resolved is None or resolved.limits is not limits or resolved.buckets != buckets:
+            lines = self._choose(
+                ((limit, model if limit.applies_to_model(model) else None) for limit in limits),
+                buckets,
+            )
+            asks = [Ask(line.meter, 1, take=False) for line in lines]
+            resolved = self._keep(key, _Resolved(limits, buckets, lines, tuple(asks)))
+        return resolved
+
+    def _keep(self, key: tuple[str | None, ...], resolved: _Resolved) -> _Resolved:
+        with self._resolved_lock:
+            self._resolved.pop(key, None)  # re-inserted last: the dict is oldest-first
+            self._resolved[key] = resolved
+            while len(self._resolved) > _MAX_RESOLVED:
+                del self._resolved[next(iter(self._resolved))]
+        return resolved
+
+    def _forget(self) -> None:
+        with self._resolved_lock:
+            self._resolved.clear()
+
+    def _choose(
+        self, pairs: Iterable[tuple[Limit, str | None]], buckets: int
+    ) -> tuple[LimitLine, ...]:
         chosen: dict[tuple[str, str, int], tuple[Limit, str]] = {}
         for limit, subject in pairs:
             if subject is None:
@@ -194,15 +270,10 @@ class RateLimiter:
             slot = (limit.scope, limit.kind, limit.window_ms)
             if slot not in chosen or chosen[slot][0].subject == EACH:
                 chosen[slot] = (limit, subject)
-        return [
-            LimitLine(limit, subject, self._meter(limit, subject))
+        return tuple(
+            LimitLine(limit, subject, _meter(limit, subject, buckets))
             for limit, subject in chosen.values()
-        ]
-
-    def _meter(self, limit: Limit, subject: str) -> Meter:
-        who = "global" if limit.scope == "global" else f"{limit.scope}:{subject}"
-        key = f"{who}/{limit.kind}/{limit.window_ms}ms/{self.buckets}"
-        return Meter(key, limit.amount, limit.window_ms, self.buckets)
+        )
 
     # -- admission, exclusion, counting ---------------------------------------------------------
 
@@ -214,10 +285,10 @@ class RateLimiter:
         :raises SharedStateUnavailable: the store is unreachable and ``on_unavailable`` is
             ``closed``.
         """
-        lines = self.lines(identity)
+        resolved = self._of_identity(identity)
+        lines, asks = resolved.lines, list(resolved.asks)
         if not lines:
             return
-        asks = [Ask(line.meter, 1, take=line.limit.kind == "requests") for line in lines]
         now_ms = self._now_ms()
         try:
             refusal = self._run(lambda: self.store.acquire(asks, now_ms))
@@ -239,10 +310,14 @@ class RateLimiter:
         :raises SharedStateUnavailable: the store is unreachable and ``on_unavailable`` is
             ``closed`` (with ``open`` nothing is excluded).
         """
-        pairs = [(model, line) for model in models for line in self.model_lines(model)]
+        pairs: list[tuple[str, LimitLine]] = []
+        asks: list[Ask] = []
+        for model in models:
+            resolved = self._of_model(model)
+            pairs.extend((model, line) for line in resolved.lines)
+            asks.extend(resolved.asks)
         if not pairs:
             return {}
-        asks = [Ask(line.meter, 1, take=False) for _, line in pairs]
         now_ms = self._now_ms()
         try:
             usage = self._run(lambda: self.store.usage(asks, now_ms))
@@ -268,11 +343,11 @@ class RateLimiter:
         tokens = record.usage.total_tokens
         counts = [
             (line.meter, tokens)
-            for line in self.lines(record.identity)
+            for line in self._of_identity(record.identity).lines
             if line.limit.kind == "tokens"
         ]
         if record.outcome in ("ok", "escalated") or tokens > 0:
-            for line in self.model_lines(record.model):
+            for line in self._of_model(record.model).lines:
                 counts.append((line.meter, 1 if line.limit.kind == "requests" else tokens))
         counts = [(meter, n) for meter, n in counts if n > 0]
         if counts:
@@ -380,6 +455,12 @@ class RateLimiter:
                 kind=line.limit.kind,
                 retry_after_s=retry_after_s,
             )
+
+
+def _meter(limit: Limit, subject: str, buckets: int) -> Meter:
+    who = "global" if limit.scope == "global" else f"{limit.scope}:{subject}"
+    key = f"{who}/{limit.kind}/{limit.window_ms}ms/{buckets}"
+    return Meter(key, limit.amount, limit.window_ms, buckets)
 
 
 def _seconds(usage: WindowUsage) -> float:

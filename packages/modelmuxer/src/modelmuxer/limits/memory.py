@@ -56,8 +56,11 @@ class MemoryLimitStore:
         meter = ask.meter
         counts = self._slices.get(meter.key, {})
         args = (now_ms, meter.width_ms, meter.buckets)
+        used = window.tally(counts, *args)
+        if used + ask.cost <= meter.amount:  # it fits now: what wait_ms would answer, 0
+            return WindowUsage(used, 0)
         wait = window.wait_ms(counts, *args, meter.amount, ask.cost)
-        return WindowUsage(window.tally(counts, *args), None if wait < 0 else wait)
+        return WindowUsage(used, None if wait < 0 else wait)
 
     def _add(self, meter: Meter, amount: int, now_ms: int) -> None:
         counts = self._slices.setdefault(meter.key, {})

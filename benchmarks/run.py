@@ -365,7 +365,7 @@ def main() -> None:
         ("acomplete", lambda: bench_acomplete(n_calls=3000 // scale)),
         ("langchain", lambda: bench_langchain(2000 // scale)),
         ("llamaindex", lambda: bench_llamaindex(1500 // scale)),
-        ("litellm", lambda: bench_litellm(1000 // scale)),
+        ("litellm", lambda: bench_litellm(2000 // scale)),
         ("sidebyside", lambda: bench_sidebyside(0.1 if quick else 1.0)),
         ("telemetry", lambda: bench_telemetry(6000 // scale)),
         ("cache_exact", lambda: bench_exact(3000 // scale)),

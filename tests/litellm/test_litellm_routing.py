@@ -37,6 +37,39 @@ async def test_strategy_picks_within_the_group(make_router: MakeRouter) -> None:
     assert _choice(hard)["group"] == "chat"
 
 
+def _our_headers(response: object) -> dict[str, str]:
+    headers = response._hidden_params.get("additional_headers") or {}  # type: ignore[attr-defined]
+    # LiteLLM passes an answer's headers on with its ``llm_provider-`` prefix
+    return {
+        k.removeprefix("llm_provider-"): v for k, v in headers.items() if "x-modelmuxer-" in k
+    }
+
+
+async def test_no_headers_on_a_library_routers_answers(make_router: MakeRouter) -> None:
+    router, callback = make_router(CHAT)
+    assert callback.response_headers is False
+    plain = await router.acompletion(model="chat", messages=EASY)
+    assert _our_headers(plain) == {}  # nobody passes them on: the choice is in hidden params
+    assert _choice(plain)["deployment"] == "mini"
+
+
+async def test_headers_when_asked_for(make_router: MakeRouter) -> None:
+    router, _ = make_router(CHAT, response_headers=True)
+    answer = await router.acompletion(model="chat", messages=HARD)
+    assert _our_headers(answer) == {
+        "x-modelmuxer-deployment": "4o",
+        "x-modelmuxer-strategy": "hybrid",
+        "x-modelmuxer-request-id": _choice(answer)["request_id"],
+    }
+
+
+def test_the_proxy_callback_returns_headers_unless_told_not_to() -> None:
+    from modelmuxer_litellm import ModelMuxerCallback
+
+    assert ModelMuxerCallback.for_proxy().response_headers is True
+    assert ModelMuxerCallback.for_proxy(response_headers=False).response_headers is False
+
+
 async def test_strategy_named_in_metadata(make_router: MakeRouter) -> None:
     router, _ = make_router(CHAT)
     answer = await router.acompletion(

@@ -86,6 +86,7 @@ class ModelMuxerCallback(CustomLogger):
         router: Any | None = None,
         overrides: DeploymentOverrides | None = None,
         auto_group: str | None = AUTO_GROUP,
+        response_headers: bool = False,
     ) -> None:
         super().__init__()
         #: LiteLLM tells callbacks apart by class name and public str / int / bool attributes,
@@ -93,6 +94,8 @@ class ModelMuxerCallback(CustomLogger):
         self.instance_id = uuid.uuid4().hex
         self.router = router
         self.auto_group = auto_group
+        #: add ``x-modelmuxer-*`` headers to each answer (see :meth:`for_proxy`)
+        self.response_headers = response_headers
         self._factory = muxer_factory
         self._overrides = dict(overrides or {})
         self._selector: DeploymentSelector | None = None
@@ -117,9 +120,13 @@ class ModelMuxerCallback(CustomLogger):
         auto_group: str | None = AUTO_GROUP,
         plugins: Sequence[object] = (),
         config: str | None = None,
+        response_headers: bool = True,
     ) -> ModelMuxerCallback:
         """A callback for the LiteLLM proxy's ``litellm_settings.callbacks``: it binds to the
-        proxy's router on the first request. ``config``: a ModelMuxer TOML / JSON settings file."""
+        proxy's router on the first request. ``config``: a ModelMuxer TOML / JSON settings file.
+        ``response_headers``: return ``x-modelmuxer-deployment``, ``-strategy`` and
+        ``-request-id`` headers to the proxy's clients (the proxy prefixes them with
+        ``llm_provider-``)."""
         overrides = dict(overrides or {})
 
         def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
@@ -131,7 +138,9 @@ class ModelMuxerCallback(CustomLogger):
                 return Muxer(cards, strategy, settings=settings, plugins=plugins)
             return Muxer(cards, strategy, plugins=plugins)
 
-        return cls(factory, overrides=overrides, auto_group=auto_group)
+        return cls(
+            factory, overrides=overrides, auto_group=auto_group, response_headers=response_headers
+        )
 
     @property
     def muxer(self) -> Muxer:
@@ -348,17 +357,22 @@ class ModelMuxerCallback(CustomLogger):
         self, request_data: dict[str, Any], response: Any, call_type: Any
     ) -> Any:
         """Shows ModelMuxer's choice on the response: ``response._hidden_params["modelmuxer"]``
-        and ``x-modelmuxer-*`` headers (the proxy returns them to the client)."""
+        and, with ``response_headers`` (the proxy's default), ``x-modelmuxer-*`` headers, which
+        the proxy returns to its client. A library Router's caller reads the hidden params, so
+        the headers are off there unless asked for (``register(..., response_headers=True)``):
+        LiteLLM processes every header of an answer for its logging, work without a reader
+        outside the proxy."""
         info = self._recorder.memo.lookup(request_metadata(request_data))
         hidden = getattr(response, "_hidden_params", None)
         if info is None or not isinstance(hidden, dict):
             return response
         hidden[METADATA_KEY] = info.summary()
-        headers = hidden.get("additional_headers")
-        if not isinstance(headers, dict):
-            headers = hidden["additional_headers"] = {}
-        for key in ("deployment", "strategy", "request_id"):
-            headers[_HEADER_PREFIX + key.replace("_", "-")] = _header_value(getattr(info, key))
+        if self.response_headers:
+            headers = hidden.get("additional_headers")
+            if not isinstance(headers, dict):
+                headers = hidden["additional_headers"] = {}
+            for key in ("deployment", "strategy", "request_id"):
+                headers[_HEADER_PREFIX + key.replace("_", "-")] = _header_value(getattr(info, key))
         return response
 
     # -- records (LiteLLM's logging events) -----------------------------------------------------

@@ -37,6 +37,7 @@ def register(
     muxer: Muxer | None = None,
     load_entrypoints: bool | None = None,
     route_sync_calls: bool = True,
+    response_headers: bool = False,
 ) -> ModelMuxerCallback:
     """Route ``router``'s requests with ModelMuxer; returns the installed callback.
 
@@ -56,6 +57,10 @@ def register(
         ``router.completion`` is made to run ``router.acompletion`` on a background loop (a
         streamed call returns an iterator of chunks). ``False`` leaves sync calls to LiteLLM's
         own routing (they are still recorded).
+    :param response_headers: also put the choice in ``x-modelmuxer-deployment``,
+        ``x-modelmuxer-strategy`` and ``x-modelmuxer-request-id`` headers of each answer
+        (``_hidden_params["additional_headers"]``), for a server that passes them on; the
+        choice is always in ``_hidden_params["modelmuxer"]``.
     :raises ~modelmuxer.errors.ConfigError: a deployment has no known price or context window.
     """
     overrides = dict(overrides or {})
@@ -68,7 +73,11 @@ def register(
 
     unregister(router)
     callback = ModelMuxerCallback(
-        factory, router=router, overrides=overrides, auto_group=auto_group
+        factory,
+        router=router,
+        overrides=overrides,
+        auto_group=auto_group,
+        response_headers=response_headers,
     )
     callback.selector  # noqa: B018  # price every deployment now: a bad one fails here, not later
     callback.install_auto_group()

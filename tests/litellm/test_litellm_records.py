@@ -282,3 +282,43 @@ def test_usage_is_read_from_responses_and_dicts_as_validated_usage() -> None:
         assert usage == expected
         assert usage.model_dump_json() == expected.model_dump_json()
         assert all(type(getattr(usage, name)) is int for name in Usage.model_fields)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+)
+def test_local_times_around_every_dst_change_of_a_year_convert_as_astimezone_does(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every minute of the two hours around each offset change of 2026 (both folds, odd seconds
+    and microseconds), and a coarse sweep of the year: computed, then read from the cache."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from modelmuxer_litellm import records
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    records._OFFSETS.clear()
+    try:
+        hours = [datetime(2026, 1, 1) + timedelta(hours=h) for h in range(24 * 365)]
+        offsets = [h.astimezone(UTC).replace(tzinfo=None) - h for h in hours]
+        changes = [hours[i] for i in range(1, len(hours)) if offsets[i] != offsets[i - 1]]
+        assert zone in ("Asia/Kolkata", "UTC") or len(changes) >= 2
+        times = [
+            at + timedelta(minutes=m, seconds=m % 60, microseconds=7 * m)
+            for at in changes
+            for m in range(-120, 121)
+        ]
+        times += [hours[0] + timedelta(minutes=97 * k, seconds=13) for k in range(5418)]
+        for naive in times:
+            for fold in (0, 1):
+                local = naive.replace(fold=fold)
+                for _ in range(2):
+                    found = records._as_datetime(local)
+                    assert found == local.astimezone(UTC), (local, found)
+                    assert found.tzinfo is UTC
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        records._OFFSETS.clear()

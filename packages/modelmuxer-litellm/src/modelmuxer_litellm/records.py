@@ -41,6 +41,11 @@ def _get(obj: object, key: str) -> object:
             _MAPPING_TYPES[kind] = mapping
     if mapping:
         return obj.get(key)  # type: ignore[attr-defined]
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if extra and key in extra and not hasattr(kind, key):
+        # what pydantic's ``__getattr__`` answers (LiteLLM keeps a response's ``usage`` there),
+        # without failing the ordinary lookup first
+        return extra[key]
     return getattr(obj, key, None)
 
 
@@ -59,10 +64,13 @@ def usage_of(response: object) -> Usage:
     return built(Usage, fields, set(_USAGE_FIELDS))  # non-negative ints: nothing to validate
 
 
-#: the local zone's UTC offset for each quarter hour seen: LiteLLM's times are naive local ones,
-#: and ``astimezone`` looks the zone up on every call
-_OFFSETS: dict[datetime, timedelta] = {}
+#: the local zone's UTC offset for each quarter hour seen (numbered from the epoch): LiteLLM's
+#: times are naive local ones, and ``astimezone`` looks the zone up on every call
+_OFFSETS: dict[int, timedelta] = {}
 _QUARTER: Final = timedelta(minutes=15)
+_LAST: Final = _QUARTER - timedelta(microseconds=1)
+_EPOCH_NAIVE: Final = datetime(1970, 1, 1)
+_EPOCH_UTC: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _offset(local: datetime) -> timedelta:
@@ -71,16 +79,26 @@ def _offset(local: datetime) -> timedelta:
 
 
 def _as_utc(naive: datetime) -> datetime:
-    start = naive.replace(minute=naive.minute - naive.minute % 15, second=0, microsecond=0)
-    offset = _OFFSETS.get(start)
+    """``naive.astimezone(UTC)`` (``naive`` a local time), by timedelta arithmetic (exact)."""
+    since = naive - _EPOCH_NAIVE
+    quarter = since // _QUARTER
+    offset = _OFFSETS.get(quarter)
     if offset is None:
+        start = _EPOCH_NAIVE + quarter * _QUARTER
         offset = _offset(start)
-        if offset != _offset(start + _QUARTER - timedelta(microseconds=1)):
-            return naive.astimezone(UTC)  # the zone's offset changes in this quarter hour
+        end = start + _LAST
+        if (
+            offset != _offset(end)
+            or offset != _offset(start.replace(fold=1))
+            or offset != _offset(end.replace(fold=1))
+        ):
+            # the zone's offset changes in this quarter hour, or its times occur twice or not
+            # at all (a DST change): each is converted as it is, its ``fold`` included
+            return naive.astimezone(UTC)
         if len(_OFFSETS) > 64:
             _OFFSETS.clear()
-        _OFFSETS[start] = offset
-    return (naive - offset).replace(tzinfo=UTC)
+        _OFFSETS[quarter] = offset
+    return _EPOCH_UTC + (since - offset)
 
 
 def _as_datetime(value: object) -> datetime:
@@ -155,10 +173,10 @@ def build_record(
         type(info.identity) is Identity
         and type(info.tags) is frozenset
         and all(type(tag) is str for tag in info.tags)
-        and all(type(key) is str for key in fields["features"])
     ):
-        # every value is of its declared type: the identity, tags and features were validated
-        # (a request's, a decision's), the rest is typed above: not validated again
+        # every value is of its declared type: the identity and tags were validated (a
+        # request's), the features are a decision's (taken as they are even by validation),
+        # the rest is typed above: not validated again
         return CallRecord.trusted(fields)
     return CallRecord.model_validate(fields)  # an identity or tags read back from metadata
 

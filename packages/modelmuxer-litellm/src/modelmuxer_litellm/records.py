@@ -32,6 +32,20 @@ def _number(value: object) -> int:
 _MAPPING_TYPES: dict[type, bool] = {dict: True, type(None): False}
 
 
+#: whether a class has an attribute: ``hasattr`` on a pydantic model class that lacks it
+#: goes through the metaclass's ``__getattr__`` and an exception
+_CLASS_ATTRS: dict[tuple[type, str], bool] = {}
+
+
+def _class_has(kind: type, key: str) -> bool:
+    found = _CLASS_ATTRS.get((kind, key))
+    if found is None:
+        found = hasattr(kind, key)
+        if len(_CLASS_ATTRS) < 256:
+            _CLASS_ATTRS[kind, key] = found
+    return found
+
+
 def _get(obj: object, key: str) -> object:
     kind = type(obj)
     mapping = _MAPPING_TYPES.get(kind)
@@ -42,7 +56,7 @@ def _get(obj: object, key: str) -> object:
     if mapping:
         return obj.get(key)  # type: ignore[attr-defined]
     extra = getattr(obj, "__pydantic_extra__", None)
-    if extra and key in extra and not hasattr(kind, key):
+    if extra and key in extra and not _class_has(kind, key):
         # what pydantic's ``__getattr__`` answers (LiteLLM keeps a response's ``usage`` there),
         # without failing the ordinary lookup first
         return extra[key]

@@ -40,9 +40,7 @@ async def test_strategy_picks_within_the_group(make_router: MakeRouter) -> None:
 def _our_headers(response: object) -> dict[str, str]:
     headers = response._hidden_params.get("additional_headers") or {}  # type: ignore[attr-defined]
     # LiteLLM passes an answer's headers on with its ``llm_provider-`` prefix
-    return {
-        k.removeprefix("llm_provider-"): v for k, v in headers.items() if "x-modelmuxer-" in k
-    }
+    return {k.removeprefix("llm_provider-"): v for k, v in headers.items() if "x-modelmuxer-" in k}
 
 
 async def test_no_headers_on_a_library_routers_answers(make_router: MakeRouter) -> None:

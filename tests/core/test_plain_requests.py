@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import modelmuxer.pipeline.inputs as inputs
 from modelmuxer import Muxer
@@ -47,7 +48,8 @@ def _built(*args: Any, **kwargs: Any) -> Request | InvalidRequest:
 
 def _same(a: Request | InvalidRequest, b: Request | InvalidRequest) -> None:
     if isinstance(a, InvalidRequest) or isinstance(b, InvalidRequest):
-        assert isinstance(a, InvalidRequest) and isinstance(b, InvalidRequest), (a, b)
+        assert isinstance(a, InvalidRequest), (a, b)
+        assert isinstance(b, InvalidRequest), (a, b)
         assert (str(a), a.field) == (str(b), b.field)
         return
     if a.request_id != b.request_id:  # none given: each build drew a fresh one
@@ -100,7 +102,8 @@ def test_plain_text_requests_equal_the_validated_ones() -> None:
 
 def test_a_request_without_an_id_gets_a_fresh_one_and_reports_it_unset() -> None:
     first, second = build_request("hello"), build_request("hello")
-    assert first.request_id != second.request_id and len(first.request_id) == 32
+    assert first.request_id != second.request_id
+    assert len(first.request_id) == 32
     reference = _validated("hello")
     assert isinstance(reference, Request)
     assert first.model_fields_set == reference.model_fields_set
@@ -142,9 +145,10 @@ def test_the_request_keeps_nothing_of_the_callers_containers() -> None:
     messages[0]["content"] = "changed"
     messages.append({"role": "user", "content": "more"})
     metadata["k"] = "changed"
-    assert request.messages[0].content == "hello" and len(request.messages) == 1
+    assert request.messages[0].content == "hello"
+    assert len(request.messages) == 1
     assert request.metadata == {"k": "v"}
-    with pytest.raises(Exception):  # frozen, as a validated request is
+    with pytest.raises(ValidationError, match="frozen"):  # as a validated request is
         request.messages[0].content = "x"  # type: ignore[misc]
 
 
@@ -244,7 +248,8 @@ def test_a_decision_with_values_of_other_types_is_validated() -> None:
     decision = task.decide("hybrid", [card.id], "ints", scores={card.id: 1})
     estimate = decision.estimate(card.id)
     assert estimate is not None
-    assert type(estimate.quality) is float and type(estimate.score) is float
+    assert type(estimate.quality) is float
+    assert type(estimate.score) is float
     with pytest.raises(Exception, match="at least 1"):
         task.decide("hybrid", [], "no model")
     with pytest.raises(Exception, match="at least 1"):

@@ -7,12 +7,12 @@ import asyncio
 import os
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from _budget_support import budget_store
 
 from modelmuxer import BudgetExceeded, Identity
 from modelmuxer.budgets import Budget, BudgetGuard, BudgetStore, MemoryBudgetStore
@@ -195,33 +195,8 @@ async def store_and_clock(
     # next UTC midnight, less a little: stores that expire keys by their own clock stay near it
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = ManualClock((midnight + timedelta(days=1)).timestamp() - 0.0105)
-    tag = uuid.uuid4().hex[:10]
-    if request.param == "memory":
-        yield MemoryBudgetStore(clock=clock), clock
-    elif request.param == "redis":
-        from redis.asyncio import Redis
-
-        from modelmuxer.budgets.redis import RedisBudgetStore
-
-        url = request.getfixturevalue("redis_url")
-        store = RedisBudgetStore(url, namespace=f"test:budgets:{tag}", clock=clock)
+    async with budget_store(request, request.param, clock) as store:
         yield store, clock
-        client = Redis.from_url(url)
-        keys = [k async for k in client.scan_iter(match=f"{{test:budgets:{tag}}}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await store.aclose()
-    else:
-        from modelmuxer.budgets.postgres import PostgresBudgetStore
-
-        url = request.getfixturevalue("postgres_url")
-        pg = PostgresBudgetStore(
-            url, table_prefix=f"test_budget_{tag}", sweep_interval_s=0.0, clock=clock
-        )
-        yield pg, clock
-        await pg.drop_tables()
-        await pg.aclose()
 
 
 async def test_a_full_day_budget_frees_up_at_midnight_in_every_store(

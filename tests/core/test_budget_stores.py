@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from _budget_support import budget_store
 
 from modelmuxer.budgets import (
     BudgetStore,
     Counter,
     CounterFull,
     CounterUsage,
-    MemoryBudgetStore,
     Reservation,
 )
 
@@ -45,33 +44,8 @@ async def store_and_clock(
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[tuple[BudgetStore, ManualClock]]:
     clock = ManualClock()
-    tag = uuid.uuid4().hex[:10]
-    if request.param == "memory":
-        yield MemoryBudgetStore(clock=clock), clock
-    elif request.param == "redis":
-        from modelmuxer.budgets.redis import RedisBudgetStore
-
-        url = request.getfixturevalue("redis_url")
-        store = RedisBudgetStore(url, namespace=f"test:budgets:{tag}", clock=clock)
+    async with budget_store(request, request.param, clock) as store:
         yield store, clock
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(url)
-        keys = [k async for k in client.scan_iter(match=f"{{test:budgets:{tag}}}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        await store.aclose()
-    else:
-        from modelmuxer.budgets.postgres import PostgresBudgetStore
-
-        url = request.getfixturevalue("postgres_url")
-        pg = PostgresBudgetStore(
-            url, table_prefix=f"test_budget_{tag}", sweep_interval_s=0.0, clock=clock
-        )
-        yield pg, clock
-        await pg.drop_tables()
-        await pg.aclose()
 
 
 async def test_reserve_then_settle_charges_the_actual_cost(

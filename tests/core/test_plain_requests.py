@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 import modelmuxer.pipeline.inputs as inputs
 from modelmuxer import Muxer
@@ -46,6 +46,17 @@ def _built(*args: Any, **kwargs: Any) -> Request | InvalidRequest:
         return exc
 
 
+def _same_model(a: BaseModel, b: BaseModel, parts_a: list[Any], parts_b: list[Any]) -> None:
+    """``a`` and ``b`` are equal, report the same fields as set (and so do their ``parts``),
+    and dump alike."""
+    assert a == b
+    assert a.model_fields_set == b.model_fields_set
+    for x, y in zip(parts_a, parts_b, strict=True):
+        assert x.model_fields_set == y.model_fields_set
+    assert a.model_dump(exclude_unset=True) == b.model_dump(exclude_unset=True)
+    assert a.model_dump_json() == b.model_dump_json()
+
+
 def _same(a: Request | InvalidRequest, b: Request | InvalidRequest) -> None:
     if isinstance(a, InvalidRequest) or isinstance(b, InvalidRequest):
         assert isinstance(a, InvalidRequest), (a, b)
@@ -56,12 +67,7 @@ def _same(a: Request | InvalidRequest, b: Request | InvalidRequest) -> None:
         assert "request_id" not in a.model_fields_set | b.model_fields_set
         a = a.model_copy(update={"request_id": b.request_id})
         a.__pydantic_fields_set__.discard("request_id")
-    assert a == b
-    assert a.model_fields_set == b.model_fields_set
-    for x, y in zip(a.messages, b.messages, strict=True):
-        assert x.model_fields_set == y.model_fields_set
-    assert a.model_dump(exclude_unset=True) == b.model_dump(exclude_unset=True)
-    assert a.model_dump_json() == b.model_dump_json()
+    _same_model(a, b, a.messages, b.messages)
     assert hash(a.identity) == hash(b.identity)
     assert a.messages[0].to_openai() == b.messages[0].to_openai()
 
@@ -203,12 +209,7 @@ def _validated_decision(task: RoutingTask, *args: Any, **kwargs: Any) -> Decisio
 
 
 def _same_decision(a: Decision, b: Decision) -> None:
-    assert a == b
-    assert a.model_fields_set == b.model_fields_set
-    for x, y in zip(a.candidates, b.candidates, strict=True):
-        assert x.model_fields_set == y.model_fields_set
-    assert a.model_dump(exclude_unset=True) == b.model_dump(exclude_unset=True)
-    assert a.model_dump_json() == b.model_dump_json()
+    _same_model(a, b, a.candidates, b.candidates)
 
 
 def test_decisions_equal_the_validated_ones() -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator
 
+from modelmuxer.types._trusted import built
 from modelmuxer.types.request import Identity
 from modelmuxer.types.usage import Usage
 
@@ -75,13 +76,7 @@ class CallRecord(BaseModel):
         """
         if len(fields) != len(_FIELDS):  # the names themselves are the tests' to check
             raise TypeError(f"CallRecord.trusted needs every field: {sorted(_FIELDS)}")
-        record = cls.__new__(cls)
-        _set(record, "__dict__", fields)  # what pydantic's model_construct sets, without its walk
-        _set(record, "__pydantic_fields_set__", set(_FIELDS))
-        _set(record, "__pydantic_extra__", None)
-        _set(record, "__pydantic_private__", None)
-        return record
+        return built(cls, fields, set(_FIELDS))
 
 
 _FIELDS = frozenset(CallRecord.model_fields)
-_set = object.__setattr__

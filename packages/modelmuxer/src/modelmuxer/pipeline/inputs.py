@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import GenerationParams, Identity, Message, Request, RoutingOptions
+from modelmuxer.types._checks import check_text
 from modelmuxer.types._trusted import built
 from modelmuxer.types.request import new_request_id
 
@@ -152,11 +153,9 @@ def _sendable(text: object) -> bool:
     accepts (UTF-8 encodable)."""
     if type(text) is not str or not text:
         return False
-    if text.isascii():
-        return True
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+        check_text(text)
+    except ValueError:
         return False
     return True
 

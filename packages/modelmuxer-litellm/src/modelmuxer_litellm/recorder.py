@@ -12,7 +12,7 @@ from modelmuxer.types import CallOutcome, CallRecord, ModelCard
 from modelmuxer_litellm.cards import origin_id
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
 from modelmuxer_litellm.records import build_record, request_id_of
-from modelmuxer_litellm.routing_info import RoutingInfo, RoutingMemo, request_metadata
+from modelmuxer_litellm.routing_info import RoutingInfo, RoutingMemo, is_mapping, request_metadata
 
 __all__ = ["CallRecorder"]
 
@@ -50,16 +50,8 @@ class CallRecorder:
         """The call's record, or ``None`` for a call that is not this router's or was already
         reported."""
         params = kwargs.get("litellm_params")
-        model_info = (
-            params.get("model_info")
-            if type(params) is dict or (params is not None and isinstance(params, Mapping))
-            else None
-        )
-        if (
-            model_info is None
-            or not (type(model_info) is dict or isinstance(model_info, Mapping))
-            or not model_info.get("id")
-        ):
+        model_info = params.get("model_info") if is_mapping(params) else None
+        if not is_mapping(model_info) or not model_info.get("id"):
             return None  # not a Router call (a plain litellm.completion elsewhere in the process)
         deployment = origin_id({"model_info": model_info})
         if not self._owns(deployment):

@@ -14,7 +14,7 @@ from typing import Any, Final
 from modelmuxer.backends.litellm_backend import scrub_secrets
 from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
 from modelmuxer.types._trusted import built
-from modelmuxer_litellm.routing_info import RoutingInfo
+from modelmuxer_litellm.routing_info import RoutingInfo, is_mapping
 
 __all__ = ["build_record", "request_id_of", "usage_of"]
 
@@ -25,11 +25,6 @@ _USAGE_FIELDS: Final = frozenset(Usage.model_fields)
 
 def _number(value: object) -> int:
     return value if type(value) is int and value > 0 else 0
-
-
-#: whether objects of a type are mappings (LiteLLM's response objects are not): one dict read
-#: instead of an ABC check, for the few types a response's parts come in
-_MAPPING_TYPES: dict[type, bool] = {dict: True, type(None): False}
 
 
 #: whether a class has an attribute: ``hasattr`` on a pydantic model class that lacks it
@@ -47,16 +42,10 @@ def _class_has(kind: type, key: str) -> bool:
 
 
 def _get(obj: object, key: str) -> object:
-    kind = type(obj)
-    mapping = _MAPPING_TYPES.get(kind)
-    if mapping is None:
-        mapping = isinstance(obj, Mapping)
-        if len(_MAPPING_TYPES) < 64:
-            _MAPPING_TYPES[kind] = mapping
-    if mapping:
-        return obj.get(key)  # type: ignore[attr-defined]
+    if is_mapping(obj):
+        return obj.get(key)
     extra = getattr(obj, "__pydantic_extra__", None)
-    if extra and key in extra and not _class_has(kind, key):
+    if extra and key in extra and not _class_has(type(obj), key):
         # what pydantic's ``__getattr__`` answers (LiteLLM keeps a response's ``usage`` there),
         # without failing the ordinary lookup first
         return extra[key]

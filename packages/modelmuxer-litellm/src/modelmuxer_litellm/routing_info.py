@@ -13,22 +13,38 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from modelmuxer.types import Decision, Identity
 
-__all__ = ["METADATA_KEY", "RoutingInfo", "RoutingMemo", "request_metadata"]
+__all__ = ["METADATA_KEY", "RoutingInfo", "RoutingMemo", "is_mapping", "request_metadata"]
 
 #: The metadata key ModelMuxer writes its decision under.
 METADATA_KEY: Final = "modelmuxer"
 _METADATA_NAMES: Final = ("metadata", "litellm_metadata")
 
 
+#: whether objects of a type are mappings: LiteLLM hands over dicts and its own response objects,
+#: and a dict read per check is cheaper than the ABC check (these run on every call)
+_MAPPING_TYPES: dict[type, bool] = {dict: True, type(None): False}
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[Any, Any]]:
+    """``isinstance(value, Mapping)``, remembered per type (for up to 64 types)."""
+    kind = type(value)
+    mapping = _MAPPING_TYPES.get(kind)
+    if mapping is None:
+        mapping = isinstance(value, Mapping)
+        if len(_MAPPING_TYPES) < 64:
+            _MAPPING_TYPES[kind] = mapping
+    return mapping
+
+
 def request_metadata(kwargs: Mapping[str, Any]) -> MutableMapping[str, Any] | None:
     """The request's metadata dict (``metadata``, or ``litellm_metadata`` on some proxy routes),
     looked up in the call kwargs and in their ``litellm_params``."""
     for source in (kwargs, kwargs.get("litellm_params")):
-        if type(source) is not dict and not isinstance(source, Mapping):
+        if not is_mapping(source):
             continue
         for name in _METADATA_NAMES:
             found = source.get(name)
@@ -87,7 +103,7 @@ class RoutingInfo:
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
         """The info written by :meth:`to_metadata`, or ``None`` when there is none."""
         data = metadata.get(METADATA_KEY) if metadata is not None else None
-        if not (type(data) is dict or isinstance(data, Mapping)) or "deployment" not in data:
+        if not is_mapping(data) or "deployment" not in data:
             return None
         return cls(
             request_id=str(data["request_id"]),
@@ -134,7 +150,7 @@ class RoutingMemo:
     def lookup(self, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
         """The decision ``metadata`` names (its request id and deployment), or ``None``."""
         data = metadata.get(METADATA_KEY) if metadata is not None else None
-        if not (type(data) is dict or isinstance(data, Mapping)) or "deployment" not in data:
+        if not is_mapping(data) or "deployment" not in data:
             return None
         info = self._infos.get(str(data.get("request_id")))  # one dict read: no lock needed
         if info is not None and info.deployment == data["deployment"]:

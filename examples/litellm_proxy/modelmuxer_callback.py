@@ -3,7 +3,10 @@
 The callback picks the deployment of each request among the healthy deployments of the requested
 model group (or of every group, for ``model: modelmuxer/auto``), and reports one record per call
 to the muxer's plugins. Set ``MODELMUXER_RECORDS_FILE`` to append the records there as JSON lines
-(a stand-in for the ledger).
+(a stand-in for the ledger), and ``MODELMUXER_AUDIT_URL`` (a SQLAlchemy URL, e.g.
+``sqlite+aiosqlite:///audit.db``) to keep ModelMuxer's tamper-evident audit log of every request
+(who asked, which deployment answered, at what cost; no prompt text), verified with
+``modelmuxer audit verify``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from pathlib import Path
 
 from modelmuxer import hookimpl
+from modelmuxer.audit import AuditLog, AuditSettings
 from modelmuxer.types import CallRecord
 from modelmuxer_litellm import ModelMuxerCallback
 
@@ -31,8 +35,12 @@ class JsonLinesRecords:
             out.write(line)
 
 
-_records = os.environ.get("MODELMUXER_RECORDS_FILE")
+_plugins: list[object] = []
+if _records := os.environ.get("MODELMUXER_RECORDS_FILE"):
+    _plugins.append(JsonLinesRecords(_records))
+if _audit := os.environ.get("MODELMUXER_AUDIT_URL"):
+    _plugins.append(AuditLog(AuditSettings(enabled=True, url=_audit, flush_interval_s=0.2)))
+
 modelmuxer = ModelMuxerCallback.for_proxy(
-    strategy=os.environ.get("MODELMUXER_STRATEGY", "hybrid"),
-    plugins=[JsonLinesRecords(_records)] if _records else [],
+    strategy=os.environ.get("MODELMUXER_STRATEGY", "hybrid"), plugins=_plugins
 )

@@ -17,9 +17,13 @@ async def test_unregister_restores_the_router(make_router: MakeRouter) -> None:
     router, callback = make_router([deployment("mini", "chat", CHEAP)])
     assert callback in litellm.callbacks
     assert "completion" in vars(router)  # sync calls routed through acompletion
+    assert "acompletion" in vars(router)  # failed requests end through the muxer
     unregister(router)
     assert callback not in litellm.callbacks
     assert "completion" not in vars(router)
+    # gone from the router, and (litellm 1.110) from its core, which mirrors such attributes
+    assert "routed by ModelMuxer" not in (router.completion.__doc__ or "")
+    assert getattr(router.acompletion, "__wrapped__", None) is None
     answer = await router.acompletion(model="chat", messages=EASY)
     assert "modelmuxer" not in answer._hidden_params
     unregister(router)  # idempotent

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _audit_support import fetch_audit
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "litellm_proxy"
 MASTER_KEY = "sk-modelmuxer-proxy-test"
@@ -66,10 +67,21 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def proxy_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("litellm-proxy")
+
+
+@pytest.fixture(scope="module")
+def audit_url(proxy_tmp: Path) -> str:
+    """The audit log the proxy's ModelMuxer callback keeps (``MODELMUXER_AUDIT_URL``)."""
+    return f"sqlite+aiosqlite:///{proxy_tmp / 'audit.db'}"
+
+
+@pytest.fixture(scope="module")
+def proxy(proxy_tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
     """The proxy's base URL and the file its ModelMuxer callback writes records to."""
     cli = _proxy_cli()
-    tmp = tmp_path_factory.mktemp("litellm-proxy")
+    tmp = proxy_tmp
     records, log = tmp / "records.jsonl", tmp / "proxy.log"
     port = _free_port()
     env = {
@@ -77,6 +89,8 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]
         "LITELLM_MASTER_KEY": MASTER_KEY,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "MODELMUXER_RECORDS_FILE": str(records),
+        "MODELMUXER_AUDIT_URL": audit_url,
+        "MODELMUXER_HOME": str(tmp / "home"),  # the audit spool stays in the test's files
         "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD": "1",
     }
     command = [str(cli), "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port)]
@@ -144,3 +158,44 @@ def test_streaming_through_the_proxy_is_recorded(proxy: tuple[str, Path]) -> Non
     assert text == "answered by gpt-4o-mini"
     record = _records(records_file, before + 1)[-1]
     assert (record["model"], record["streamed"], record["outcome"]) == ("chat-mini", True, "ok")
+
+
+def _audited(url: str, users: set[str]) -> dict[str, dict[str, Any]]:
+    """The audit rows of ``users``' requests, by user, once all are written (the log writes
+    in batches)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for _ in range(200):
+        if Path(url.removeprefix("sqlite+aiosqlite:///")).exists():
+            rows = {row["user"]: row for row in fetch_audit(url) if row["user"] in users}
+            if rows.keys() == users:
+                return rows
+        time.sleep(0.1)
+    raise AssertionError(f"expected audit entries of {users} in {url}, got {rows}")
+
+
+def test_the_proxy_audits_every_request_answered_or_refused(
+    proxy: tuple[str, Path], audit_url: str
+) -> None:
+    import openai
+
+    url, _ = proxy
+    client = openai.OpenAI(base_url=url, api_key=MASTER_KEY, max_retries=0)
+    ok = client.chat.completions.with_raw_response.create(model="chat", messages=EASY, user="ann")
+    ok_id = ok.headers["llm_provider-x-modelmuxer-request-id"]
+    # no deployment is allowed for this request: ModelMuxer refuses it, LiteLLM gives up
+    with pytest.raises(openai.APIError):
+        client.chat.completions.create(
+            model="chat",
+            messages=EASY,
+            user="bob",
+            extra_body={"metadata": {"modelmuxer_routing": {"allow": ["no-such-deployment"]}}},
+        )
+    rows = _audited(audit_url, {"ann", "bob"})
+    answered, refused = rows["ann"], rows["bob"]
+    assert (answered["request_id"], answered["outcome"], answered["model"]) == (
+        ok_id,
+        "ok",
+        "chat-mini",
+    )
+    assert answered["cost_usd"] > 0
+    assert (refused["outcome"], refused["model"], refused["cost_usd"]) == ("error", None, 0)

@@ -48,9 +48,15 @@ from modelmuxer_litellm.cards import (
 )
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
+from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot
 from modelmuxer_litellm.recorder import CallRecorder
 from modelmuxer_litellm.requests import routing_request
-from modelmuxer_litellm.routing_info import METADATA_KEY, RoutingInfo, request_metadata
+from modelmuxer_litellm.routing_info import (
+    METADATA_KEY,
+    RoutingInfo,
+    is_mapping,
+    request_metadata,
+)
 from modelmuxer_litellm.selection import DeploymentSelector
 
 __all__ = ["AUTO_GROUP", "ROUTING_KEY", "STRATEGY_KEY", "ModelMuxerCallback"]
@@ -105,6 +111,7 @@ class ModelMuxerCallback(CustomLogger):
         self._recorder = CallRecorder(self._owns_id, self._card_by_id)
         self._holds = BudgetHolds()
         self._budget_guard: tuple[BudgetGuard | None] | None = None  # looked up once
+        self._open_requests: OpenRequests | None = None
         #: the loop sync ``router.completion`` calls run on (set by ``register``)
         self.sync_bridge: SyncBridge | None = None
         self._auto_group_installed = False
@@ -181,6 +188,16 @@ class ModelMuxerCallback(CustomLogger):
         if self._selector is not None:
             self._selector.refresh()
 
+    def _ending(self) -> OpenRequests | None:
+        """The requests to end through ``modelmuxer_request_end``; ``None`` while no plugin
+        listens to it (then nothing is kept)."""
+        found = self._open_requests
+        if found is None:
+            found = self._open_requests = OpenRequests(
+                self.muxer.plugins.hook.modelmuxer_request_end
+            )
+        return found if found.listened else None
+
     def _guard(self) -> BudgetGuard | None:
         """The muxer's budget guard (looked up once; :meth:`refresh` looks again)."""
         found = self._budget_guard
@@ -201,6 +218,7 @@ class ModelMuxerCallback(CustomLogger):
         """The proxy's pre-call hook (before it routes): binds the proxy's router and adds the
         virtual group on the first request."""
         self.selector  # noqa: B018  # builds the muxer from the proxy router's deployments
+        fresh_slot()  # the ids of what this request routes, for the failure hook
         if not self._auto_group_installed:
             self.install_auto_group()
             self._auto_group_installed = True
@@ -338,9 +356,17 @@ class ModelMuxerCallback(CustomLogger):
             started_at=datetime.now(UTC),
             started_perf=time.perf_counter(),
         )
+        ending = self._ending()
+        if ending is not None:
+            # A refusal below (a policy, no eligible deployment) does not end the request here:
+            # LiteLLM may retry it; the failure of the Router call (or the proxy's failure hook)
+            # ends it, or a later success.
+            ending.routing(ctx)
         self.before_routing(ctx)
         ctx.strategy = ctx.request.routing.strategy or ctx.strategy
         decision = self.selector.route(ctx, candidates)
+        if ending is not None:
+            ending.routed(request_id, decision)
         request = ctx.request
         info = RoutingInfo.of(
             decision,
@@ -374,6 +400,31 @@ class ModelMuxerCallback(CustomLogger):
             for key in ("deployment", "strategy", "request_id"):
                 headers[_HEADER_PREFIX + key.replace("_", "-")] = _header_value(getattr(info, key))
         return response
+
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict[str, Any],
+        original_exception: Exception,
+        user_api_key_dict: Any,
+        traceback_str: str | None = None,
+    ) -> None:
+        """The proxy's hook for a request that failed (LiteLLM gave up on it, or it was refused):
+        ends it with its error."""
+        ending = self._ending() if self._selector is not None else None
+        if ending is None:
+            return
+        routed = (request_metadata(request_data) or {}).get(METADATA_KEY)
+        if is_mapping(routed) and routed.get("request_id"):
+            ending.failed(str(routed["request_id"]), original_exception)
+        else:
+            ending.failed_in_slot(original_exception)
+
+    def request_failed(self, error: BaseException) -> None:
+        """The Router call in progress (``register``'s wrapper of ``acompletion``) raised
+        ``error``: the requests routed inside it end with it."""
+        ending = self._ending() if self._selector is not None else None
+        if ending is not None:
+            ending.failed_in_slot(error)
 
     # -- records (LiteLLM's logging events) -----------------------------------------------------
 
@@ -409,6 +460,9 @@ class ModelMuxerCallback(CustomLogger):
             record = self._recorder.record(kwargs, response, start_time, end_time, outcome)
             if record is not None:
                 self.after_call(record)
+                ending = self._ending()
+                if ending is not None:
+                    ending.call_ended(record, response, kwargs)
             return record
         except Exception:  # a logging callback must never break the call it logs
             log.exception("modelmuxer_litellm: could not record a LiteLLM call")

@@ -16,7 +16,7 @@ from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
 from modelmuxer.types._trusted import built
 from modelmuxer_litellm.routing_info import RoutingInfo, is_mapping
 
-__all__ = ["build_record", "request_id_of", "usage_of"]
+__all__ = ["build_record", "field_of", "request_id_of", "usage_of"]
 
 
 _NO_USAGE: Final = Usage()  # frozen: one for every failed call
@@ -41,7 +41,8 @@ def _class_has(kind: type, key: str) -> bool:
     return found
 
 
-def _get(obj: object, key: str) -> object:
+def field_of(obj: object, key: str) -> object:
+    """``obj[key]`` of a mapping, else the attribute ``key`` of an object (``None`` when absent)."""
     if is_mapping(obj):
         return obj.get(key)
     extra = getattr(obj, "__pydantic_extra__", None)
@@ -54,15 +55,15 @@ def _get(obj: object, key: str) -> object:
 
 def usage_of(response: object) -> Usage:
     """Token usage of a LiteLLM response (a ``ModelResponse`` or its dict form)."""
-    usage = _get(response, "usage")
+    usage = field_of(response, "usage")
     if usage is None:
         return Usage()
-    details = _get(usage, "prompt_tokens_details")
-    prompt = _number(_get(usage, "prompt_tokens"))
+    details = field_of(usage, "prompt_tokens_details")
+    prompt = _number(field_of(usage, "prompt_tokens"))
     fields = {
         "prompt_tokens": prompt,
-        "completion_tokens": _number(_get(usage, "completion_tokens")),
-        "cached_tokens": min(_number(_get(details, "cached_tokens")), prompt),
+        "completion_tokens": _number(field_of(usage, "completion_tokens")),
+        "cached_tokens": min(_number(field_of(details, "cached_tokens")), prompt),
     }
     return built(Usage, fields, set(_USAGE_FIELDS))  # non-negative ints: nothing to validate
 

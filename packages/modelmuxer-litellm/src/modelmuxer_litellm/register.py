@@ -9,11 +9,14 @@ from modelmuxer import Muxer
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
 from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, original_deployments
+from modelmuxer_litellm.lifecycle import close_slot, open_slot
 
 __all__ = ["register", "unregister"]
 
 #: Router attribute holding the callback ``register`` installed (read by ``unregister``).
 _INSTALLED = "_modelmuxer_callback"
+#: Router attribute holding the methods ``register`` replaced on it, by name (their wrappers).
+_WRAPPED = "_modelmuxer_wrapped"
 #: litellm's process-wide lists a callback in ``litellm.callbacks`` is copied into on first use.
 _CALLBACK_LISTS = (
     "callbacks",
@@ -83,8 +86,10 @@ def register(
     callback.install_auto_group()
     _add_callback(callback)
     setattr(router, _INSTALLED, callback)
+    wrapped = {"acompletion": _end_failed_requests(router, callback)}
     if route_sync_calls:
-        _route_sync_calls(router, callback)
+        wrapped["completion"] = _route_sync_calls(router, callback)
+    setattr(router, _WRAPPED, wrapped)
     return callback
 
 
@@ -99,11 +104,18 @@ def unregister(router: Any) -> None:
         listed = getattr(litellm, name, None)
         if isinstance(listed, list):
             listed[:] = [cb for cb in listed if cb is not callback]
-    router.__dict__.pop("completion", None)  # the instance attribute _route_sync_calls set
+    wrapped = getattr(router, _WRAPPED, None) or {}
+    for name, wrapper in wrapped.items():
+        # removes the instance attribute (on litellm 1.110, from the router's core too, where
+        # the router's facade mirrors it)
+        if getattr(router, name, None) is wrapper:
+            delattr(router, name)
     if callback.sync_bridge is not None:
         callback.sync_bridge.close()
         callback.sync_bridge = None
     delattr(router, _INSTALLED)
+    if wrapped:
+        delattr(router, _WRAPPED)
 
 
 def _add_callback(callback: ModelMuxerCallback) -> None:
@@ -116,7 +128,29 @@ def _add_callback(callback: ModelMuxerCallback) -> None:
         litellm.callbacks.append(callback)
 
 
-def _route_sync_calls(router: Any, callback: ModelMuxerCallback) -> None:
+def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
+    """``router.acompletion``, telling ``callback`` when it raises: the requests ModelMuxer
+    routed inside the call then end with the error (LiteLLM gave up on them)."""
+    acompletion = router.acompletion
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        slot, token = open_slot()
+        try:
+            return await acompletion(*args, **kwargs)
+        except BaseException as exc:
+            if slot is not None and slot.request_ids:
+                callback.request_failed(exc)
+            raise
+        finally:
+            close_slot(token)
+
+    wrapper.__doc__ = acompletion.__doc__
+    wrapper.__wrapped__ = acompletion  # type: ignore[attr-defined]
+    router.acompletion = wrapper
+    return wrapper
+
+
+def _route_sync_calls(router: Any, callback: ModelMuxerCallback) -> Any:
     """``router.completion`` through ``router.acompletion``, where the deployment filter runs."""
     bridge = SyncBridge(name="modelmuxer-litellm-sync")
     callback.sync_bridge = bridge
@@ -129,6 +163,7 @@ def _route_sync_calls(router: Any, callback: ModelMuxerCallback) -> None:
 
     completion.__doc__ = "Router.completion, routed by ModelMuxer (runs router.acompletion)."
     router.completion = completion
+    return completion
 
 
 async def _chunks(

@@ -29,7 +29,7 @@ from modelmuxer.errors import (
 from modelmuxer.hookspecs import hookimpl
 from modelmuxer.types import FinishReason, FunctionCall, ModelCard, ToolCall, ToolCallDelta, Usage
 
-__all__ = ["LiteLLMBackend", "scrub_secrets"]
+__all__ = ["LiteLLMBackend", "finish_reason", "scrub_secrets"]
 
 #: Keys the backend sets itself; ``deployment.extra`` may not override them (a key never
 #: belongs on a card: ``deployment.api_key_env`` names the variable that holds it; retries are
@@ -225,7 +225,8 @@ async def _close(chunks: Any) -> None:
         await close()
 
 
-def _finish(reason: Any, has_tool_calls: bool) -> FinishReason:
+def finish_reason(reason: Any, has_tool_calls: bool) -> FinishReason:
+    """ModelMuxer's finish reason for a provider's (litellm's) ``finish_reason``."""
     mapped = _FINISH.get(str(reason).lower(), "stop") if reason else "stop"
     # Some providers report "stop" for a turn that only calls tools.
     return "tool_calls" if has_tool_calls and mapped == "stop" else mapped
@@ -253,7 +254,7 @@ def _response(raw: Any, call: ModelCall) -> ModelResponse:
         for i, tc in enumerate(getattr(message, "tool_calls", None) or ())
     ]
     usage = _usage(raw) or _estimated_usage(call, text, tool_calls)
-    finish = _finish(choice.finish_reason, bool(tool_calls))
+    finish = finish_reason(choice.finish_reason, bool(tool_calls))
     return ModelResponse(
         text=text, finish_reason=finish, usage=usage, tool_calls=tool_calls, raw=raw
     )
@@ -304,7 +305,7 @@ async def _deltas(chunks: Any, call: ModelCall) -> AsyncGenerator[StreamDelta, N
         usage = Usage(
             prompt_tokens=estimate_request_tokens(call.request), completion_tokens=completion
         )
-    yield StreamDelta(usage=usage, finish_reason=_finish(reason, bool(calls)))
+    yield StreamDelta(usage=usage, finish_reason=finish_reason(reason, bool(calls)))
 
 
 def _tool_delta(raw: Any, calls: dict[int, list[str]]) -> ToolCallDelta:

@@ -1,0 +1,206 @@
+"""Requests routed on a LiteLLM Router end through ``modelmuxer_request_end``: once each, with
+the answer or the error, so the audit log, request metrics and request logs see them."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+from _audit_support import audit_settings, fetch_audit
+from _litellm_support import (
+    CHEAP,
+    EASY,
+    STRONG,
+    MakeRouter,
+    RecordSink,
+    deployment,
+    flush_litellm_logging,
+)
+from _litellm_support import wait_for_records as wait
+
+from modelmuxer import hookimpl
+from modelmuxer.audit import AuditLog
+from modelmuxer.context import RequestContext
+from modelmuxer.errors import PluginError
+from modelmuxer.types import Completion
+
+pytestmark = pytest.mark.litellm
+
+
+class Ends:
+    """Collects ``modelmuxer_request_end`` broadcasts."""
+
+    def __init__(self) -> None:
+        self.ended: list[tuple[RequestContext, Completion | None, BaseException | None]] = []
+        self._lock = threading.Lock()
+
+    @hookimpl
+    def modelmuxer_request_end(
+        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        with self._lock:
+            self.ended.append((ctx, completion, error))
+
+    async def wait(
+        self, count: int
+    ) -> list[tuple[RequestContext, Completion | None, BaseException | None]]:
+        for _ in range(200):
+            await flush_litellm_logging()
+            if len(self.ended) >= count:
+                return list(self.ended)
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"expected {count} request ends, got {self.ended}")
+
+
+class Refuse:
+    @hookimpl
+    def modelmuxer_request_start(self, ctx: RequestContext) -> None:
+        raise PluginError("refused by policy")
+
+
+async def test_a_request_ends_once_with_its_answer(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    router, _ = make_router(
+        [deployment("mini", "chat", CHEAP, answer="Paris."), deployment("4o", "chat", STRONG)],
+        plugins=[ends],
+    )
+    answer = await router.acompletion(model="chat", messages=EASY, user="alice")
+    (record,) = await wait(sink, 1)
+    ((ctx, completion, error),) = await ends.wait(1)
+    assert error is None
+    assert completion is not None
+    shown = answer._hidden_params["modelmuxer"]
+    assert completion.request_id == ctx.request.request_id == shown["request_id"]
+    assert (completion.text, completion.model, completion.finish_reason) == (
+        "Paris.",
+        "mini",
+        "stop",
+    )
+    assert completion.decision.strategy == "hybrid"
+    assert completion.decision.models == [shown["deployment"]]
+    assert completion.cost_usd == pytest.approx(record.cost_usd)
+    assert completion.usage == record.usage
+    assert [(a.model, a.outcome) for a in completion.attempts] == [("mini", "accepted")]
+    assert ctx.request.identity.user == "alice"
+    await flush_litellm_logging()
+    assert len(ends.ended) == 1
+
+
+async def test_a_retried_request_ends_once_counting_the_failed_attempt(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    router, _ = make_router(
+        [
+            deployment("mini", "chat", CHEAP, answer="litellm.RateLimitError"),
+            deployment("4o", "chat", STRONG, answer="ok"),
+        ],
+        router_kwargs={"num_retries": 2},
+        plugins=[ends],
+    )
+    await router.acompletion(model="chat", messages=EASY)
+    failed, ok = await wait(sink, 2)
+    ((_, completion, error),) = await ends.wait(1)
+    assert error is None
+    assert completion is not None
+    assert [(a.model, a.outcome) for a in completion.attempts] == [
+        ("mini", "failed"),
+        ("4o", "accepted"),
+    ]
+    assert completion.cost_usd == pytest.approx(failed.cost_usd + ok.cost_usd)
+    assert completion.model == "4o"
+
+
+async def test_a_request_litellm_gives_up_on_ends_with_the_error(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    router, _ = make_router(
+        [deployment("down", "chat", CHEAP, answer="litellm.InternalServerError")],
+        router_kwargs={"num_retries": 1},
+        plugins=[ends],
+    )
+    with pytest.raises(Exception, match="InternalServerError") as raised:
+        await router.acompletion(model="chat", messages=EASY)
+    await wait(sink, 1)
+    ((_, completion, error),) = await ends.wait(1)
+    assert completion is None
+    assert error is raised.value
+
+
+async def test_a_request_refused_while_routing_ends_with_the_refusal(
+    make_router: MakeRouter,
+) -> None:
+    ends = Ends()
+    router, _ = make_router([deployment("mini", "chat", CHEAP)], plugins=[ends, Refuse()])
+    with pytest.raises(Exception, match="refused by policy"):
+        await router.acompletion(model="chat", messages=EASY)
+    ended = await ends.wait(1)
+    assert len({ctx.request.request_id for ctx, _, _ in ended}) == len(ended) == 1
+    (_, completion, error) = ended[0]
+    assert completion is None
+    assert isinstance(error, PluginError)
+
+
+async def test_a_streamed_request_ends_with_the_whole_answer(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    router, _ = make_router(
+        [deployment("mini", "chat", CHEAP, answer="one two three")], plugins=[ends]
+    )
+    stream = await router.acompletion(model="chat", messages=EASY, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert chunks
+    await wait(sink, 1)
+    ((_, completion, error),) = await ends.wait(1)
+    assert error is None
+    assert completion is not None
+    assert completion.text == "one two three"
+
+
+async def test_a_sync_request_ends_too(make_router: MakeRouter, sink: RecordSink) -> None:
+    ends = Ends()
+    router, _ = make_router([deployment("mini", "chat", CHEAP, answer="sync")], plugins=[ends])
+    answer = router.completion(model="chat", messages=EASY)
+    assert answer.choices[0].message.content == "sync"
+    ((_, completion, _),) = await ends.wait(1)
+    assert completion is not None
+    assert completion.text == "sync"
+
+
+async def test_requests_through_the_router_are_audited(
+    make_router: MakeRouter, sink: RecordSink, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    with AuditLog(audit_settings(url, tmp_path)) as audit:
+        router, _ = make_router(
+            [
+                deployment("mini", "chat", CHEAP),
+                deployment("down", "broken", CHEAP, answer="litellm.InternalServerError"),
+            ],
+            plugins=[audit],
+        )
+        answer = await router.acompletion(
+            model="chat", messages=EASY, user="ann", metadata={"org": "acme"}
+        )
+        with pytest.raises(Exception, match="InternalServerError"):
+            await router.acompletion(model="broken", messages=EASY, user="bob")
+        await wait(sink, 2)
+        await flush_litellm_logging()
+        assert audit.flush()
+    rows = await asyncio.to_thread(fetch_audit, url)
+    by_user = {row["user"]: row for row in rows}
+    assert len(rows) == 2
+    assert by_user["ann"]["request_id"] == answer._hidden_params["modelmuxer"]["request_id"]
+    assert (by_user["ann"]["org"], by_user["ann"]["outcome"], by_user["ann"]["model"]) == (
+        "acme",
+        "ok",
+        "mini",
+    )
+    assert by_user["bob"]["outcome"] == "error"
+    assert by_user["ann"]["cost_usd"] > 0

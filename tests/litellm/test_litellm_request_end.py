@@ -204,3 +204,43 @@ async def test_requests_through_the_router_are_audited(
     )
     assert by_user["bob"]["outcome"] == "error"
     assert by_user["ann"]["cost_usd"] > 0
+
+
+async def test_concurrent_requests_each_end_once_with_their_own_answer(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    router, _ = make_router(
+        [
+            deployment("mini", "chat", CHEAP),
+            deployment("down", "broken", CHEAP, answer="litellm.InternalServerError"),
+        ],
+        plugins=[ends],
+    )
+
+    async def ask(n: int) -> str:
+        group = "broken" if n % 5 == 0 else "chat"
+        try:
+            answer = await router.acompletion(model=group, messages=EASY, user=f"u{n}")
+        except Exception:  # the broken group's requests fail: that is their end
+            return f"u{n}"
+        return str(answer._hidden_params["modelmuxer"]["request_id"])
+
+    returned = await asyncio.gather(*(ask(n) for n in range(40)))
+    await wait(sink, 40)
+    ended = await ends.wait(40)
+    await flush_litellm_logging()
+    assert len(ends.ended) == 40
+    by_user = {
+        ctx.request.identity.user: (ctx, completion, error) for ctx, completion, error in ended
+    }
+    assert len(by_user) == 40  # each request ended once
+    for n, value in enumerate(returned):
+        ctx, completion, error = by_user[f"u{n}"]
+        if n % 5 == 0:
+            assert completion is None
+            assert error is not None
+        else:
+            assert error is None
+            assert completion is not None
+            assert completion.request_id == ctx.request.request_id == value

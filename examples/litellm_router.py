@@ -2,7 +2,8 @@
 
 LiteLLM keeps its retries, cooldowns and fallbacks; ModelMuxer's strategy chooses among the
 healthy deployments of the requested model group, or among every deployment for
-``model="modelmuxer/auto"``, and reports one priced record per call.
+``model="modelmuxer/auto"``, and reports one priced record per call and, when the request is
+over, its end (the answer, every attempt, the total cost: what the audit log keeps).
 
 Offline by default (``mock_response`` deployments, priced as the real models). With
 OPENAI_API_KEY set, the same router calls OpenAI for real.
@@ -20,7 +21,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the
 import litellm
 
 from modelmuxer import hookimpl
-from modelmuxer.types import CallRecord
+from modelmuxer.context import RequestContext
+from modelmuxer.types import CallRecord, Completion
 from modelmuxer_litellm import AUTO_GROUP, register, unregister
 
 ONLINE = bool(os.environ.get("OPENAI_API_KEY"))
@@ -51,9 +53,25 @@ class PrintRecords:
         )
 
 
+class PrintRequests:
+    """A ModelMuxer plugin: one line per request, when it is over (the audit log listens here)."""
+
+    @hookimpl
+    def modelmuxer_request_end(
+        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        if completion is None:
+            print(f"  request {ctx.request.request_id[:8]} failed: {error}")
+            return
+        tried = " -> ".join(f"{a.model} ({a.outcome})" for a in completion.attempts)
+        print(f"  request {completion.request_id[:8]}: {tried}, ${completion.cost_usd:.6f} in all")
+
+
 async def main() -> None:
     router = litellm.Router(model_list=MODEL_LIST, num_retries=2, fallbacks=[{"chat": ["backup"]}])
-    register(router, strategy="hybrid", plugins=[PrintRecords()], load_entrypoints=False)
+    register(
+        router, strategy="hybrid", plugins=[PrintRecords(), PrintRequests()], load_entrypoints=False
+    )
     questions = [
         ("chat", "What is the capital of Australia?"),
         ("chat", "Prove that sqrt(2) is irrational, then generalise to sqrt(p) for a prime p."),

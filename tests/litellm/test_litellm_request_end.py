@@ -244,3 +244,32 @@ async def test_concurrent_requests_each_end_once_with_their_own_answer(
             assert error is None
             assert completion is not None
             assert completion.request_id == ctx.request.request_id == value
+
+
+async def test_a_request_through_the_router_gets_its_request_span(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from modelmuxer.telemetry.tracing import REQUEST_SPAN, TracingPlugin
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router, _ = make_router(
+        [deployment("mini", "chat", CHEAP)], plugins=[TracingPlugin(tracer_provider=provider)]
+    )
+    answer = await router.acompletion(model="chat", messages=EASY)
+    (record,) = await wait(sink, 1)
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == REQUEST_SPAN]
+    attributes = span.attributes or {}
+    shown = answer._hidden_params["modelmuxer"]
+    assert attributes["modelmuxer.request_id"] == shown["request_id"]
+    assert attributes["gen_ai.response.model"] == "mini"
+    assert attributes["modelmuxer.strategy"] == "hybrid"
+    # made when the request ended, but back-dated to when routing began: before the call ended
+    call_end_ns = (record.started_at.timestamp() + record.latency_s) * 1e9
+    assert span.start_time is not None
+    assert span.start_time <= call_end_ns

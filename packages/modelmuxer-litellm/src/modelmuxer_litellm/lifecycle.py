@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import pluggy
 
@@ -133,13 +133,13 @@ class OpenRequests:
         try:
             answer = kwargs.get("complete_streaming_response") or response
             completion = _completion(entry, record, answer)
-        except Exception as exc:  # an answer that is not a valid one (a tool call without a name)
+        except Exception as exc:  # an answer ModelMuxer's types reject: the request failed
             self._end(entry.ctx, None, exc)
             return
         self._end(entry.ctx, completion, None)
 
     def failed(self, request_id: str, error: BaseException) -> None:
-        """The request ended with ``error`` (a refusal while routing, or LiteLLM gave up)."""
+        """The request ended with ``error`` (LiteLLM gave up on it)."""
         with self._lock:
             entry = self._open.pop(request_id, None)
         if entry is not None:
@@ -162,7 +162,7 @@ class OpenRequests:
             log.exception("modelmuxer_litellm: a modelmuxer_request_end listener raised")
 
 
-def _attempt(record: CallRecord, outcome: Any) -> Attempt:
+def _attempt(record: CallRecord, outcome: Literal["accepted", "failed"]) -> Attempt:
     return Attempt(
         model=record.model,
         outcome=outcome,

@@ -273,3 +273,27 @@ async def test_a_request_through_the_router_gets_its_request_span(
     call_end_ns = (record.started_at.timestamp() + record.latency_s) * 1e9
     assert span.start_time is not None
     assert span.start_time <= call_end_ns
+
+
+async def test_a_request_a_budget_refuses_ends_once_with_the_refusal(
+    make_router: MakeRouter,
+) -> None:
+    from decimal import Decimal
+
+    from modelmuxer import BudgetExceeded
+    from modelmuxer.budgets import Budget, BudgetGuard, MemoryBudgetStore
+
+    ends = Ends()
+    nothing = Budget(scope="org", subject="*", period="day", limit_usd=Decimal("0.0000001"))
+    guard = BudgetGuard(MemoryBudgetStore(), [nothing], low_water=0.0)
+    router, _ = make_router([deployment("mini", "chat", CHEAP)], plugins=[ends, guard])
+    with pytest.raises(BudgetExceeded):
+        await router.acompletion(
+            model="chat", messages=EASY, max_tokens=200, metadata={"org": "acme"}
+        )
+    ((ctx, completion, error),) = await ends.wait(1)
+    await flush_litellm_logging()
+    assert len(ends.ended) == 1
+    assert completion is None
+    assert isinstance(error, BudgetExceeded)
+    assert ctx.request.identity.org == "acme"

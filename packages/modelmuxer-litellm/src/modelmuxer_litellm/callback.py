@@ -17,7 +17,9 @@ The seams for budgets and other per-request policies, in call order:
    :class:`~modelmuxer.errors.BudgetExceeded`), and settled at the call's cost (released on a
    failure) when LiteLLM reports it;
 4. :meth:`ModelMuxerCallback.after_call`, once per finished call (success or failure, streamed or
-   not), with its priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``).
+   not), with its priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``);
+5. ``modelmuxer_request_end``, once per request, with its answer or the error LiteLLM gave up
+   with (:mod:`modelmuxer_litellm.lifecycle`): the audit log, request metrics and logs.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from modelmuxer import hookimpl
 from modelmuxer.types import CallRecord
@@ -21,8 +21,11 @@ __all__ = [
     "deployment",
     "flush_litellm_logging",
     "stop_litellm_logging",
+    "wait_for",
     "wait_for_records",
 ]
+
+_T = TypeVar("_T")
 
 MakeRouter = Callable[..., tuple[Any, ModelMuxerCallback]]
 
@@ -92,13 +95,19 @@ async def stop_litellm_logging() -> None:
     await asyncio.gather(*workers, return_exceptions=True)
 
 
-async def wait_for_records(sink: RecordSink, count: int, rounds: int = 200) -> list[CallRecord]:
-    """The sink's records once there are ``count``; fails when they do not arrive."""
+async def wait_for(items: list[_T], count: int, what: str, rounds: int = 200) -> list[_T]:
+    """``items`` (a list LiteLLM's logging fills: records, request ends) once it holds
+    ``count``; fails when they do not arrive."""
     for _ in range(rounds):
         await flush_litellm_logging()
-        if len(sink.records) >= count:
-            await asyncio.sleep(0.05)  # let a stray extra record arrive, so counts are exact
+        if len(items) >= count:
+            await asyncio.sleep(0.05)  # let a stray extra one arrive, so counts are exact
             await flush_litellm_logging()
-            return list(sink.records)
+            return list(items)
         await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {count} records, got {len(sink.records)}: {sink.records}")
+    raise AssertionError(f"expected {count} {what}, got {len(items)}: {items}")
+
+
+async def wait_for_records(sink: RecordSink, count: int, rounds: int = 200) -> list[CallRecord]:
+    """The sink's records once there are ``count``; fails when they do not arrive."""
+    return await wait_for(sink.records, count, "records", rounds)

@@ -17,6 +17,7 @@ from _litellm_support import (
     RecordSink,
     deployment,
     flush_litellm_logging,
+    wait_for,
 )
 from _litellm_support import wait_for_records as wait
 
@@ -46,12 +47,7 @@ class Ends:
     async def wait(
         self, count: int
     ) -> list[tuple[RequestContext, Completion | None, BaseException | None]]:
-        for _ in range(200):
-            await flush_litellm_logging()
-            if len(self.ended) >= count:
-                return list(self.ended)
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} request ends, got {self.ended}")
+        return await wait_for(self.ended, count, "request ends")
 
 
 class Refuse:

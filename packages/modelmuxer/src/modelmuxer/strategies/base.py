@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.types import CandidateEstimate, Decision, ModelCard, Request
-from modelmuxer.types._trusted import built
 
 __all__ = ["Candidate", "RoutingTask", "Strategy", "StrategySettings"]
 
@@ -149,81 +148,25 @@ class RoutingTask:
         threshold: float | None = None,
     ) -> Decision:
         """Build the :class:`Decision` for ``models`` with every candidate's estimates."""
-        listed = models if type(models) is list else list(models)
-        rows = self._estimate_rows(scores)
-        features = self.features._asdict()
-        decision = _typed_decision(strategy, listed, rows, reason, threshold, features)
-        if decision is not None:
-            return decision
-        # Something not of its declared type (an int quality from a plugin's estimator...):
-        # validated, in one pass over the nested structure.
+        # One validation of the nested structure, in pydantic-core: cheaper than building each
+        # CandidateEstimate in Python (measured: 2 µs slower at 10 candidates, 25 at 100, no
+        # gain at 2 or 3), and this runs on every request.
         data = {
             "strategy": strategy,
-            "models": listed,
-            "candidates": rows,
+            # validation copies a list (the caller's is not kept): only other iterables need one
+            "models": models if type(models) is list else list(models),
+            "candidates": self._estimate_rows(scores),
             "reason": reason,
             "threshold": threshold,
-            "features": features,
+            "features": self.features._asdict(),
         }
+        if Decision.__pydantic_complete__:
+            # What ``model_validate`` calls, without passing it seven keywords. (Until the
+            # model's first use builds it, its validator is a stand-in: that first use goes
+            # through ``model_validate``.)
+            decision: Decision = Decision.__pydantic_validator__.validate_python(data)
+            return decision
         return Decision.model_validate(data)
-
-
-_DECISION_FIELDS: Final = frozenset(Decision.model_fields)
-
-
-def _typed_decision(
-    strategy: object,
-    models: list[Any],
-    rows: list[dict[str, object]],
-    reason: object,
-    threshold: object,
-    features: dict[str, object],
-) -> Decision | None:
-    """The decision built from values already of their declared types (what validation would
-    build: tests/core/test_plain_requests.py compares both), or ``None`` when any is not: then
-    the caller validates. Runs on every request; the strategies' numbers are floats."""
-    if type(strategy) is not str or type(reason) is not str or not reason or not models:
-        return None
-    if threshold is not None and type(threshold) is not float:
-        return None
-    for model in models:
-        if type(model) is not str:
-            return None
-    estimates = []
-    for row in rows:
-        model = row["model"]
-        quality = row["quality"]
-        cost = row["cost_usd"]
-        latency = row["latency_s"]
-        score = row.get("score")
-        excluded = row.get("excluded")
-        if (
-            type(model) is not str
-            or type(quality) is not float
-            or type(cost) is not float
-            or type(latency) is not float
-            or (score is not None and type(score) is not float)
-            or (excluded is not None and type(excluded) is not str)
-        ):
-            return None
-        fields = {
-            "model": model,
-            "quality": quality,
-            "cost_usd": cost,
-            "latency_s": latency,
-            "score": score,
-            "excluded": excluded,
-        }
-        estimates.append(built(CandidateEstimate, fields, set(row)))
-    fields = {
-        "strategy": strategy,
-        "models": list(models),  # a copy, as validation makes: the caller's list is not kept
-        "candidates": estimates,
-        "reason": reason,
-        "threshold": threshold,
-        "features": features,
-    }
-    return built(Decision, fields, set(_DECISION_FIELDS))
 
 
 @runtime_checkable

@@ -1,9 +1,10 @@
 """Models put together from values already of their declared types, without pydantic's walk.
 
 For the few objects built on every request from data the pipeline has typed itself (a plain
-text request, a strategy's decision, a call record and its usage): the caller checks what
-validation would check and takes the validating path for anything else. Equal to what
-validation builds (tests compare both).
+text request, a call record and its usage): the caller checks what validation would check and
+takes the validating path for anything else. Equal to what validation builds (tests compare
+both). Only where it pays: a decision's nested estimates are cheaper to validate in
+pydantic-core than to check and build here in Python.
 """
 
 from __future__ import annotations

@@ -165,6 +165,9 @@ def _render(results: dict) -> str:
             "acomplete_added_us": results["acomplete"]["added_p50_us"],
             "tracing_added_us": results["telemetry"]["variants"]["metrics_tracing"]["added_p50_us"],
             "metrics_added_us": results["telemetry"]["variants"]["metrics"]["added_p50_us"],
+            "live_added_us": results["telemetry"]["variants"]["metrics_tracing_live"][
+                "added_p50_us"
+            ],
             "no_provider_added_us": results["telemetry"]["variants"]["metrics_tracing_no_provider"][
                 "added_p50_us"
             ],

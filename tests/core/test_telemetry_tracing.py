@@ -29,11 +29,20 @@ from modelmuxer.backends import ModelCall, ModelResponse, StreamDelta
 from modelmuxer.config import MuxerSettings
 from modelmuxer.context import RequestContext
 from modelmuxer.events import emit
-from modelmuxer.telemetry import TracingPlugin
+from modelmuxer.telemetry import TracingPlugin, tracing
 from modelmuxer.telemetry.tracing import REQUEST_SPAN, provider_name
 
 MINI, FOUR_O = "offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"
 PROMPT = "Explain how photosynthesis turns light into sugar."
+
+
+@pytest.fixture(autouse=True, params=["direct", "live"])
+def span_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with direct spans (what the SDK's simple processor gets) and with the
+    SDK's own spans (what any other processor gets)."""
+    if request.param == "live":
+        monkeypatch.setattr(tracing, "_direct_spans", lambda tracer: None)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -91,19 +91,25 @@ class Telemetry:
         *,
         tracer_provider: TracerProvider | None = None,
         capture_content: bool | None = None,
+        live_spans: bool | None = None,
     ) -> TracingPlugin:
         """Switch OpenTelemetry spans on (needs the ``tracing`` extra); returns the plugin.
 
         ``tracer_provider``: where spans go (default: the global provider, looked up per
-        request); ``capture_content``: prompts and answers on spans (default: the setting).
+        request); ``capture_content``: prompts and answers on spans; ``live_spans``: always the
+        tracer's own spans, never direct ones (both default to the settings).
         """
         if self.tracing is None:
             from modelmuxer.telemetry.tracing import TracingPlugin  # opentelemetry
 
-            capture = self.settings.capture_content if capture_content is None else capture_content
-            update = {"tracing": True, "capture_content": capture}
-            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
-            plugin = TracingPlugin(tracer_provider=tracer_provider, capture_content=capture)
+            settings = self.settings
+            capture = settings.capture_content if capture_content is None else capture_content
+            live = settings.live_spans if live_spans is None else live_spans
+            update = {"tracing": True, "capture_content": capture, "live_spans": live}
+            self.settings = settings.model_validate({**settings.model_dump(), **update})
+            plugin = TracingPlugin(
+                tracer_provider=tracer_provider, capture_content=capture, live_spans=live
+            )
             plugin.register(self._pm)
             self.tracing = plugin
         return self.tracing

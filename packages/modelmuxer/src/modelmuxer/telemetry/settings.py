@@ -102,6 +102,11 @@ class TelemetrySettings(BaseModel):
         description="put prompts and answers on spans (gen_ai.input.messages / "
         "gen_ai.output.messages); privacy: off",
     )
+    live_spans: bool = Field(
+        default=False,
+        description="always make spans with the tracer's start_span (else, with the SDK's "
+        "batch or simple processors, direct spans: the same spans at a fraction of the cost)",
+    )
     logs: bool = Field(
         default=False,
         description="one log record per request, per model call and per operational event "

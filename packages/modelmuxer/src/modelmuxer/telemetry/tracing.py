@@ -19,6 +19,12 @@ call: a span gets its attributes in as few calls as possible (an attempt span th
 sampler may read when it starts, the rest when it ends; a request span all of them when it
 ends), and none at all when it is not recording (a sampler dropped it). Prompts and answers go
 on spans only with ``capture_content``.
+
+With the OpenTelemetry SDK's tracer and processors that act only on ended spans (its batch and
+simple processors: the usual set-up), spans are "direct" (:mod:`modelmuxer.telemetry._direct`):
+the same ids, sampling, parents, attributes, events and timing, kept as plain data and handed to
+the processors whole when they end, at a fraction of the SDK span's cost. Any other tracer or
+processor gets the SDK's own spans (``live_spans=True`` asks for them always).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -51,6 +58,7 @@ from modelmuxer.types import Completion, Request, ToolCall, Usage
 if TYPE_CHECKING:
     from modelmuxer.backends.base import ModelCall, ModelResponse, StreamDelta
     from modelmuxer.context import RequestContext
+    from modelmuxer.telemetry._direct import DirectSpans
 
 __all__ = ["REQUEST_SPAN", "TracingPlugin", "provider_name"]
 
@@ -94,7 +102,8 @@ class TracingPlugin:
 
     The attempt spans come from wrappers of the model-call hooks, registered only while a
     tracer provider is configured: a hook wrapper costs a few microseconds per call even when
-    it does nothing.
+    it does nothing. ``live_spans``: always use the tracer's own spans, never direct ones (a
+    processor that acts on span starts gets them anyway).
     """
 
     def __init__(
@@ -103,12 +112,17 @@ class TracingPlugin:
         tracer_provider: TracerProvider | None = None,
         capture_content: bool = False,
         provider_check_s: float = 1.0,
+        live_spans: bool = False,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.capture_content = capture_content
         self.provider_check_s = provider_check_s
+        #: always make spans with ``Tracer.start_span`` (else direct spans where they cannot
+        #: differ: see the module's docstring)
+        self.live_spans = live_spans
         self._seen: object = None
         self._tracer: Tracer | None = None
+        self._direct: DirectSpans | None = None
         self._next_check = 0.0
         self._pm: pluggy.PluginManager | None = None
         self._attempts = _AttemptSpans(self)
@@ -134,13 +148,37 @@ class TracingPlugin:
             self._next_check = now + self.provider_check_s
             provider = trace.get_tracer_provider()
         if provider is not self._seen:
-            self._tracer = (
+            tracer = (
                 None
                 if isinstance(provider, _NO_TRACING)
                 else provider.get_tracer("modelmuxer", __version__)
             )
+            self._tracer = tracer
+            self._direct = None if tracer is None or self.live_spans else _direct_spans(tracer)
             self._seen = provider
         return self._tracer
+
+    def _start_span(
+        self,
+        tracer: Tracer,
+        name: str,
+        *,
+        kind: SpanKind,
+        context: otel_context.Context | None = None,
+        attributes: dict[str, Any] | None = None,
+        start_time: int | None = None,
+    ) -> Span:
+        """A span from ``tracer``: a direct one while they cannot differ from its own."""
+        direct = self._direct
+        if direct is not None:
+            if direct.current():
+                return direct.start_span(name, context, kind, attributes, start_time)
+            self._direct = direct = _direct_spans(tracer)  # a processor was added: look again
+            if direct is not None:
+                return direct.start_span(name, context, kind, attributes, start_time)
+        return tracer.start_span(
+            name, context=context, kind=kind, attributes=attributes, start_time=start_time
+        )
 
     def _sync_wrappers(self, wanted: bool) -> None:
         pm = self._pm
@@ -168,8 +206,8 @@ class TracingPlugin:
         elif tracer is None:
             return
         else:  # no attempt made it (a cache hit, a rejection): made now, back-dated
-            span = tracer.start_span(
-                REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
+            span = self._start_span(
+                tracer, REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
             )
         try:
             if span.is_recording():
@@ -202,8 +240,8 @@ class TracingPlugin:
         start time. Its attributes are all set when it ends, in one call."""
         made: _Made | None = ctx.state.get(_REQUEST_KEY)
         if made is None:
-            span = tracer.start_span(
-                REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
+            span = self._start_span(
+                tracer, REQUEST_SPAN, kind=SpanKind.INTERNAL, start_time=_start_ns(ctx)
             )
             made = ctx.state[_REQUEST_KEY] = (span, trace.set_span_in_context(span))
         return made
@@ -223,8 +261,8 @@ class TracingPlugin:
             }
             # the SDK copies the attributes it is given: one dict serves every span of the model
             start = self._attempt_starts[card.id] = (f"chat {card.id}", attributes)
-        span = tracer.start_span(
-            start[0], context=parent, kind=SpanKind.CLIENT, attributes=start[1]
+        span = self._start_span(
+            tracer, start[0], context=parent, kind=SpanKind.CLIENT, attributes=start[1]
         )
         ctx.state[_ATTEMPT_KEY] = span
         return span
@@ -345,7 +383,9 @@ class TracingPlugin:
                 await aclose()
 
     def __repr__(self) -> str:
-        return f"TracingPlugin(capture_content={self.capture_content})"
+        return (
+            f"TracingPlugin(capture_content={self.capture_content}, live_spans={self.live_spans})"
+        )
 
 
 class _AttemptSpans:
@@ -375,6 +415,15 @@ class _AttemptSpans:
         if tracer is None:
             return inner
         return self._plugin._traced_stream(tracer, ctx, call, inner)
+
+
+def _direct_spans(tracer: Tracer) -> DirectSpans | None:
+    """Direct spans for ``tracer`` when it is the SDK's (imported only when it could be)."""
+    if "opentelemetry.sdk.trace" not in sys.modules:
+        return None  # no SDK loaded: not an SDK tracer
+    from modelmuxer.telemetry._direct import DirectSpans
+
+    return DirectSpans.of(tracer)
 
 
 def _start_ns(ctx: RequestContext) -> int:

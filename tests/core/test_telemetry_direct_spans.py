@@ -1,0 +1,285 @@
+"""Direct spans (:mod:`modelmuxer.telemetry._direct`): used only where they cannot differ from
+the SDK's own, and then the same spans: tree, ids from the provider's id generator, sampler
+decisions, attributes, events, status. (The span tree itself is checked in both modes by
+test_telemetry_tracing.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+import pytest
+from _support import OFFLINE_MODELS, MakeMuxer
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+
+from modelmuxer import Muxer, hookimpl
+from modelmuxer.backends import ModelCall, ModelResponse
+from modelmuxer.context import RequestContext
+from modelmuxer.telemetry._direct import DirectSpan, DirectSpans
+from modelmuxer.telemetry.tracing import REQUEST_SPAN
+
+PROMPT = "Explain how photosynthesis turns light into sugar."
+MINI = "offline/openai/gpt-4o-mini"
+
+
+class CurrentSpanProbe:
+    """Remembers the span that is current while each model is called."""
+
+    def __init__(self) -> None:
+        self.seen: list[trace.Span] = []
+
+    @hookimpl(wrapper=True)
+    def modelmuxer_call_model(
+        self, ctx: RequestContext, call: ModelCall
+    ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
+        inner = yield
+
+        async def probed() -> ModelResponse:
+            self.seen.append(trace.get_current_span())
+            return await inner
+
+        return probed()
+
+
+class StampOnStart(SpanProcessor):
+    """A processor that acts when a span starts (as baggage or vendor processors do)."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        span.set_attribute("test.stamped", True)
+
+
+def _provider(exporter: InMemorySpanExporter, **options: Any) -> TracerProvider:
+    provider = TracerProvider(**options)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+def _muxer(make_muxer: MakeMuxer, provider: TracerProvider, **options: Any) -> tuple[Muxer, Any]:
+    probe = CurrentSpanProbe()
+    muxer = make_muxer(OFFLINE_MODELS, plugins=[probe])
+    muxer.telemetry.enable_tracing(tracer_provider=provider, **options)
+    return muxer, probe
+
+
+_VARYING = {"modelmuxer.request_id", "modelmuxer.ttft_s"}  # an id, a time
+
+
+def _shape(spans: tuple[ReadableSpan, ...]) -> list[tuple[Any, ...]]:
+    """What a span says, without its ids and times (the parent as the parent's name)."""
+    names = {s.context.span_id: s.name for s in spans if s.context is not None}
+    return sorted(
+        (
+            s.name,
+            s.kind,
+            names.get(s.parent.span_id) if s.parent is not None else None,
+            tuple(sorted((k, v) for k, v in (s.attributes or {}).items() if k not in _VARYING)),
+            tuple(e.name for e in s.events),
+            s.status.status_code,
+            s.context.trace_flags.sampled if s.context is not None else None,
+        )
+        for s in spans
+    )
+
+
+async def test_the_sdk_processors_get_direct_spans(make_muxer: MakeMuxer) -> None:
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter)
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    muxer, probe = _muxer(make_muxer, provider)
+    await muxer.acomplete(PROMPT, model=MINI)
+    (current,) = probe.seen
+    assert isinstance(current, DirectSpan)
+    spans = exporter.get_finished_spans()
+    assert {s.name for s in spans} == {REQUEST_SPAN, f"chat {MINI}"}
+    provider.shutdown()
+
+
+async def test_direct_spans_say_what_the_sdk_spans_say(make_muxer: MakeMuxer) -> None:
+    shapes = []
+    for live in (False, True):
+        exporter = InMemorySpanExporter()
+        muxer, probe = _muxer(make_muxer, _provider(exporter), live_spans=live)
+        await muxer.acomplete(PROMPT, model=MINI, temperature=0.2, max_tokens=50)
+        async for _ in muxer.astream(f"{PROMPT} Stream it.", model=MINI):
+            pass
+        assert isinstance(probe.seen[0], DirectSpan) is not live
+        shapes.append(_shape(exporter.get_finished_spans()))
+    assert shapes[0] == shapes[1]
+    assert len(shapes[0]) == 4  # two requests, two attempts
+
+
+async def test_a_processor_acting_on_span_starts_gets_the_sdks_spans(
+    make_muxer: MakeMuxer,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter)
+    provider.add_span_processor(StampOnStart())
+    muxer, probe = _muxer(make_muxer, provider)
+    await muxer.acomplete(PROMPT, model=MINI)
+    assert not isinstance(probe.seen[0], DirectSpan)
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    assert all(s.attributes is not None and s.attributes["test.stamped"] for s in spans)
+
+
+async def test_a_processor_added_later_is_served_from_the_next_span(
+    make_muxer: MakeMuxer,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter)
+    muxer, probe = _muxer(make_muxer, provider)
+    await muxer.acomplete(PROMPT, model=MINI)
+    provider.add_span_processor(StampOnStart())
+    await muxer.acomplete(f"{PROMPT} Again.", model=MINI)
+    assert isinstance(probe.seen[0], DirectSpan)
+    assert not isinstance(probe.seen[1], DirectSpan)
+    stamped = [s for s in exporter.get_finished_spans() if "test.stamped" in (s.attributes or {})]
+    assert len(stamped) == 2
+
+
+async def test_tight_span_limits_get_the_sdks_spans(make_muxer: MakeMuxer) -> None:
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter, span_limits=SpanLimits(max_span_attribute_length=8))
+    muxer, probe = _muxer(make_muxer, provider)
+    await muxer.acomplete(PROMPT, model=MINI)
+    assert not isinstance(probe.seen[0], DirectSpan)
+    (request,) = [s for s in exporter.get_finished_spans() if s.name == REQUEST_SPAN]
+    assert len(str(request.attributes["modelmuxer.strategy"])) <= 8  # the SDK cut it
+
+
+class Counting(IdGenerator):
+    """Ids from counters (as a vendor's id generator, e.g. X-Ray's, makes its own)."""
+
+    def __init__(self) -> None:
+        self.spans = 0x1000
+
+    def generate_span_id(self) -> int:
+        self.spans += 1
+        return self.spans
+
+    def generate_trace_id(self) -> int:
+        return 0xABC
+
+
+async def test_ids_come_from_the_providers_id_generator(make_muxer: MakeMuxer) -> None:
+    exporter = InMemorySpanExporter()
+    muxer, _ = _muxer(make_muxer, _provider(exporter, id_generator=Counting()))
+    await muxer.acomplete(PROMPT, model=MINI)
+    spans = exporter.get_finished_spans()
+    assert {s.context.trace_id for s in spans if s.context} == {0xABC}
+    assert {s.context.span_id for s in spans if s.context} == {0x1001, 0x1002}
+
+
+class Tagging(Sampler):
+    """Records request spans without sampling them, samples the rest with an attribute and a
+    trace state of its own."""
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if name == REQUEST_SPAN:
+            return SamplingResult(Decision.RECORD_ONLY, attributes)
+        return SamplingResult(
+            Decision.RECORD_AND_SAMPLE,
+            {**(attributes or {}), "sampler.said": "yes"},
+            TraceState([("vendor", "v1")]),
+        )
+
+    def get_description(self) -> str:
+        return "Tagging"
+
+
+async def test_the_samplers_decision_attributes_and_trace_state_are_kept(
+    make_muxer: MakeMuxer,
+) -> None:
+    exporter = InMemorySpanExporter()
+    muxer, probe = _muxer(make_muxer, _provider(exporter, sampler=Tagging()))
+    await muxer.acomplete(PROMPT, model=MINI)
+    assert isinstance(probe.seen[0], DirectSpan)
+    (attempt,) = exporter.get_finished_spans()  # the request span recorded, not sampled
+    assert attempt.attributes is not None
+    assert attempt.attributes["sampler.said"] == "yes"
+    assert attempt.context is not None
+    assert attempt.context.trace_state.get("vendor") == "v1"
+    assert attempt.parent is not None
+    assert not attempt.parent.trace_flags.sampled
+
+
+def _pair() -> tuple[trace.Span, trace.Span, InMemorySpanExporter]:
+    """A direct span and an SDK span of the same provider, exported to the same exporter."""
+    exporter = InMemorySpanExporter()
+    tracer = _provider(exporter).get_tracer("test")
+    direct = DirectSpans.of(tracer)
+    assert direct is not None
+    return direct.start_span("s"), tracer.start_span("s"), exporter
+
+
+def test_a_direct_span_follows_the_span_api_as_the_sdks_span_does() -> None:
+    direct, sdk, exporter = _pair()
+    link = SpanContext(0x1, 0x2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    for span in (direct, sdk):
+        span.set_attribute("list", [1, 2, 3])
+        span.set_attributes({"ok": "yes", "n": 3, "f": 0.5, "flag": False})
+        span.set_attribute("bad", {"a": 1})  # type: ignore[arg-type]  # dropped, as by the SDK
+        span.add_event("e", {"k": "v"}, timestamp=5)
+        span.add_link(link, {"why": "test"})
+        span.update_name("renamed")
+        span.set_status(Status(StatusCode.ERROR, "first"))
+        span.set_status(StatusCode.UNSET)  # ignored
+        try:
+            raise ValueError("boom")
+        except ValueError as exc:
+            span.record_exception(exc, {"extra": 1}, timestamp=7)
+        span.end()
+        span.end()  # once only
+        span.set_attribute("late", 1)  # after the end: ignored
+    mine, theirs = exporter.get_finished_spans()
+    assert isinstance(direct, DirectSpan)
+    assert not isinstance(sdk, DirectSpan)
+    assert mine.name == theirs.name == "renamed"
+    assert dict(mine.attributes or {}) == dict(theirs.attributes or {})
+    assert mine.status.status_code is theirs.status.status_code is StatusCode.ERROR
+    assert mine.status.description == theirs.status.description == "first"
+    assert [(e.name, e.timestamp) for e in mine.events] == [
+        (e.name, e.timestamp) for e in theirs.events
+    ]
+    assert dict(mine.events[1].attributes or {}) == dict(theirs.events[1].attributes or {})
+    assert [(ln.context, dict(ln.attributes or {})) for ln in mine.links] == [
+        (ln.context, dict(ln.attributes or {})) for ln in theirs.links
+    ]
+    assert mine.instrumentation_scope == theirs.instrumentation_scope
+    assert mine.resource == theirs.resource
+    assert mine.end_time is not None
+    assert mine.start_time is not None
+    assert mine.end_time >= mine.start_time
+
+
+def test_an_ok_status_is_final_on_a_direct_span() -> None:
+    direct, _, exporter = _pair()
+    direct.set_status(StatusCode.OK)
+    direct.set_status(Status(StatusCode.ERROR, "later"))
+    direct.end()
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.OK
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_the_plugin_says_which_spans_it_makes(live: bool) -> None:
+    from modelmuxer.telemetry import TracingPlugin
+
+    assert f"live_spans={live}" in repr(TracingPlugin(live_spans=live))

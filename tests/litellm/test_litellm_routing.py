@@ -286,3 +286,20 @@ async def test_two_routers_in_one_process_stay_apart(make_router: MakeRouter) ->
     )
     assert _served(await first.acompletion(model="chat", messages=EASY)) == "mini"
     assert _served(await second.acompletion(model="chat", messages=EASY)) == "x-4o"
+
+
+def test_hidden_params_are_read_from_any_response_shape() -> None:
+    """LiteLLM's responses keep them as a pydantic private attribute; other objects (a stream
+    wrapper, a test double) as a plain attribute: the same dict either way."""
+    from types import SimpleNamespace
+
+    from litellm import ModelResponse
+
+    from modelmuxer_litellm.callback import _hidden_params
+
+    response = ModelResponse()
+    response._hidden_params = {"model_id": "x"}
+    assert _hidden_params(response) is response._hidden_params
+    plain = SimpleNamespace(_hidden_params={"model_id": "y"})
+    assert _hidden_params(plain) == {"model_id": "y"}
+    assert _hidden_params(object()) is None

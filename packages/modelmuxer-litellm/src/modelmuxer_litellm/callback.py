@@ -40,6 +40,7 @@ from modelmuxer.context import RequestContext
 from modelmuxer.errors import PluginError
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
+from modelmuxer.types.request import new_request_id
 from modelmuxer_litellm import _compat
 from modelmuxer_litellm.budgets import BudgetHolds, guard_of
 from modelmuxer_litellm.cards import (
@@ -332,7 +333,7 @@ class ModelMuxerCallback(CustomLogger):
         request_id = (
             str(previous["request_id"])
             if previous is not None and isinstance(previous, Mapping) and previous.get("request_id")
-            else str(kwargs.get("litellm_trace_id") or uuid.uuid4().hex)
+            else str(kwargs.get("litellm_trace_id") or new_request_id())
         )
         strategy = metadata.get(STRATEGY_KEY)
         routing = metadata.get(ROUTING_KEY)
@@ -391,7 +392,7 @@ class ModelMuxerCallback(CustomLogger):
         LiteLLM processes every header of an answer for its logging, work without a reader
         outside the proxy."""
         info = self._recorder.memo.lookup(request_metadata(request_data))
-        hidden = getattr(response, "_hidden_params", None)
+        hidden = _hidden_params(response)
         if info is None or not isinstance(hidden, dict):
             return response
         hidden[METADATA_KEY] = info.summary()
@@ -479,6 +480,16 @@ class ModelMuxerCallback(CustomLogger):
             await self._holds.finish(guard, record)
         except Exception:  # the store is down: the reservation's lease will reclaim it
             log.exception("modelmuxer_litellm: could not settle a budget reservation")
+
+
+def _hidden_params(response: object) -> object:
+    """``response._hidden_params``. LiteLLM keeps it as a pydantic private attribute, which
+    pydantic's ``__getattr__`` finds only after the ordinary lookup fails (about 3 µs a read
+    here): read from ``__pydantic_private__`` first (0.3 µs)."""
+    private = getattr(response, "__pydantic_private__", None)
+    if type(private) is dict and "_hidden_params" in private:
+        return private["_hidden_params"]
+    return getattr(response, "_hidden_params", None)
 
 
 def _model_id(deployment: Mapping[str, Any]) -> str:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 import threading
-import uuid
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from modelmuxer.budgets.model import (
 from modelmuxer.errors import BudgetExceeded, SharedStateUnavailable
 from modelmuxer.hookspecs import hookimpl
 from modelmuxer.types import Identity, ModelCard
+from modelmuxer.types.request import new_request_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -302,7 +302,7 @@ class BudgetGuard:
         """
         lines = self.lines(identity)
         amount = nano_ceil(worst_case_usd)
-        rid = uuid.uuid4().hex
+        rid = new_request_id()  # unique across processes, as uuid4 but cheaper
         if not lines:
             return Reservation(rid, (), amount, math.inf)
         counters = tuple(line.counter for line in lines)

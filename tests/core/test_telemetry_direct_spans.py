@@ -5,6 +5,7 @@ test_telemetry_tracing.py.)"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Generator
 from typing import Any
 
@@ -267,6 +268,11 @@ def test_a_direct_span_follows_the_span_api_as_the_sdks_span_does() -> None:
     assert mine.end_time is not None
     assert mine.start_time is not None
     assert mine.end_time >= mine.start_time
+    # what the SDK's console exporter writes: the same document but for ids and times
+    mine_doc, theirs_doc = json.loads(mine.to_json()), json.loads(theirs.to_json())
+    assert mine_doc.keys() == theirs_doc.keys()
+    for key in ("name", "kind", "attributes", "status", "resource"):
+        assert mine_doc[key] == theirs_doc[key], key
 
 
 def test_an_ok_status_is_final_on_a_direct_span() -> None:

@@ -289,3 +289,24 @@ def test_the_plugin_says_which_spans_it_makes(live: bool) -> None:
     from modelmuxer.telemetry import TracingPlugin
 
     assert f"live_spans={live}" in repr(TracingPlugin(live_spans=live))
+
+
+async def test_an_sdk_whose_readable_span_does_not_fit_gets_its_own_spans(
+    make_muxer: MakeMuxer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK does not promise ReadableSpan's constructor to users: when it changes, direct
+    spans are not used (checked once, when the tracer is first seen), never a failed request."""
+    from modelmuxer.telemetry import _direct
+
+    def changed(*args: Any, **kwargs: Any) -> ReadableSpan:
+        raise TypeError("unexpected keyword argument 'instrumentation_info'")
+
+    monkeypatch.setattr(_direct, "ReadableSpan", changed)
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter)
+    assert DirectSpans.of(provider.get_tracer("test")) is None
+    muxer, probe = _muxer(make_muxer, provider)
+    completion = await muxer.acomplete(PROMPT, model=MINI)
+    assert completion.text
+    assert not isinstance(probe.seen[0], DirectSpan)
+    assert {s.name for s in exporter.get_finished_spans()} == {REQUEST_SPAN, f"chat {MINI}"}

@@ -12,9 +12,11 @@ is said of the span in plain Python objects until it ends, when it becomes one
 SDK's span.
 
 Used only when nothing would tell the difference (:meth:`DirectSpans.of`): an SDK tracer that
-is enabled, whose span limits do not bind ModelMuxer's spans, and whose every processor ignores
-span starts. Anything else (a processor with its own ``on_start``, a vendor's tracer, tight
-span limits) gets the SDK's spans (``TracingPlugin(live_spans=True)`` asks for them always).
+is enabled, whose span limits do not bind ModelMuxer's spans, whose every processor ignores
+span starts, and whose ``ReadableSpan`` takes the arguments this module gives it (the SDK does
+not promise that constructor to users: checked once per tracer). Anything else (a processor
+with its own ``on_start``, a vendor's tracer, tight span limits) gets the SDK's spans
+(``TracingPlugin(live_spans=True)`` asks for them always).
 Not counted here: the SDK's own self-observability metrics of started and live spans.
 """
 
@@ -40,6 +42,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -163,7 +166,12 @@ class DirectSpans:
         processors = _processors(tracer)
         if processors is None or not _passive(processors):
             return None
-        return cls(tracer, processors)
+        maker = cls(tracer, processors)
+        try:  # the SDK documents ReadableSpan's constructor as not for users: check it fits
+            _finished(maker, "probe", INVALID_SPAN_CONTEXT, None, {}, [], [], SpanKind.INTERNAL)
+        except Exception:  # an SDK this module does not know: its own spans, then
+            return None
+        return maker
 
     def current(self) -> bool:
         """Whether the tracer is as :meth:`of` found it (no processor added since, still
@@ -319,22 +327,51 @@ class DirectSpan(trace.Span):
         self._ended = True
         maker = self._maker
         maker.processor.on_end(
-            ReadableSpan(
-                name=self._name,
-                context=self._context,
-                parent=self._parent,
-                resource=maker.resource,
-                attributes=self._attributes,
-                events=self._events,
-                links=self._links,
-                kind=self._kind,
-                instrumentation_info=maker.info,
-                status=self._status,
-                start_time=self._start,
-                end_time=end_time if end_time is not None else time_ns(),
-                instrumentation_scope=maker.scope,
+            _finished(
+                maker,
+                self._name,
+                self._context,
+                self._parent,
+                self._attributes,
+                self._events,
+                self._links,
+                self._kind,
+                self._status,
+                self._start,
+                end_time if end_time is not None else time_ns(),
             )
         )
 
     def __repr__(self) -> str:
         return f'DirectSpan(name="{self._name}", context={self._context})'
+
+
+def _finished(
+    maker: DirectSpans,
+    name: str,
+    context: SpanContext,
+    parent: SpanContext | None,
+    attributes: dict[str, types.AttributeValue],
+    events: list[Event],
+    links: list[Link],
+    kind: SpanKind,
+    status: Status = _UNSET,
+    start: int = 0,
+    end: int = 0,
+) -> ReadableSpan:
+    """The ended span as the SDK's processors receive it."""
+    return ReadableSpan(
+        name=name,
+        context=context,
+        parent=parent,
+        resource=maker.resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=kind,
+        instrumentation_info=maker.info,
+        status=status,
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=maker.scope,
+    )

@@ -63,7 +63,9 @@ def _provider(exporter: InMemorySpanExporter, **options: Any) -> TracerProvider:
     return provider
 
 
-def _muxer(make_muxer: MakeMuxer, provider: TracerProvider, **options: Any) -> tuple[Muxer, Any]:
+def _muxer(
+    make_muxer: MakeMuxer, provider: TracerProvider, **options: Any
+) -> tuple[Muxer, CurrentSpanProbe]:
     probe = CurrentSpanProbe()
     muxer = make_muxer(OFFLINE_MODELS, plugins=[probe])
     muxer.telemetry.enable_tracing(tracer_provider=provider, **options)

@@ -170,12 +170,10 @@ class TracingPlugin:
     ) -> Span:
         """A span from ``tracer``: a direct one while they cannot differ from its own."""
         direct = self._direct
-        if direct is not None:
-            if direct.current():
-                return direct.start_span(name, context, kind, attributes, start_time)
+        if direct is not None and not direct.current():
             self._direct = direct = _direct_spans(tracer)  # a processor was added: look again
-            if direct is not None:
-                return direct.start_span(name, context, kind, attributes, start_time)
+        if direct is not None:
+            return direct.start_span(name, context, kind, attributes, start_time)
         return tracer.start_span(
             name, context=context, kind=kind, attributes=attributes, start_time=start_time
         )

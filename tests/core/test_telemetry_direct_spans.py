@@ -13,12 +13,26 @@ import pytest
 from _support import OFFLINE_MODELS, MakeMuxer
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanLimits,
+    SpanProcessor,
+    TracerProvider,
+    sampling,
+)
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.span import TraceState
 
 from modelmuxer import Muxer, hookimpl
@@ -293,17 +307,22 @@ def test_the_plugin_says_which_spans_it_makes(live: bool) -> None:
     assert f"live_spans={live}" in repr(TracingPlugin(live_spans=live))
 
 
+@pytest.mark.parametrize("change", ["renamed_field", "raises"])
 async def test_an_sdk_whose_readable_span_does_not_fit_gets_its_own_spans(
-    make_muxer: MakeMuxer, monkeypatch: pytest.MonkeyPatch
+    make_muxer: MakeMuxer, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
-    """The SDK does not promise ReadableSpan's constructor to users: when it changes, direct
-    spans are not used (checked once, when the tracer is first seen), never a failed request."""
-    from modelmuxer.telemetry import _direct
+    """The SDK does not promise ReadableSpan's fields to users: when a direct span would not
+    read back through its properties (a field renamed, a property that raises), direct spans
+    are not used (checked once, when the tracer is first seen), never a failed request."""
+    if change == "renamed_field":
+        renamed = property(lambda self: self.__dict__.get("_start_ns"))
+        monkeypatch.setattr(ReadableSpan, "start_time", renamed)
+    else:
 
-    def changed(*args: Any, **kwargs: Any) -> ReadableSpan:
-        raise TypeError("unexpected keyword argument 'instrumentation_info'")
+        def broken(self: ReadableSpan, indent: int | None = 4) -> str:
+            raise TypeError("unexpected field")
 
-    monkeypatch.setattr(_direct, "ReadableSpan", changed)
+        monkeypatch.setattr(ReadableSpan, "to_json", broken)
     exporter = InMemorySpanExporter()
     provider = _provider(exporter)
     assert DirectSpans.of(provider.get_tracer("test")) is None
@@ -312,3 +331,128 @@ async def test_an_sdk_whose_readable_span_does_not_fit_gets_its_own_spans(
     assert completion.text
     assert not isinstance(probe.seen[0], DirectSpan)
     assert {s.name for s in exporter.get_finished_spans()} == {REQUEST_SPAN, f"chat {MINI}"}
+
+
+def test_a_direct_span_is_the_readable_span_the_processors_receive(
+    make_muxer: MakeMuxer,
+) -> None:
+    """No second object: the ended direct span is what the exporter holds, and it no longer
+    changes (set after its end, nothing is kept)."""
+    exporter = InMemorySpanExporter()
+    tracer = _provider(exporter).get_tracer("test")
+    spans = DirectSpans.of(tracer)
+    assert spans is not None
+    span = spans.start_span("one", attributes={"a": 1})
+    span.end()
+    (exported,) = exporter.get_finished_spans()
+    assert exported is span
+    assert isinstance(exported, ReadableSpan)
+    span.set_attributes({"b": 2})
+    span.add_event("late")
+    span.set_status(Status(StatusCode.ERROR))
+    span.end()
+    assert dict(exported.attributes or {}) == {"a": 1}
+    assert exported.events == ()
+    assert exported.status.status_code is StatusCode.UNSET
+    assert len(exporter.get_finished_spans()) == 1
+
+
+_STATE = TraceState([("vendor", "v1")])
+#: parents: none, and local / remote, sampled / not, with a trace state
+_PARENTS: list[SpanContext | None] = [None] + [
+    SpanContext(
+        0x1234, 0x99, is_remote=remote, trace_flags=TraceFlags(int(sampled)), trace_state=_STATE
+    )
+    for remote in (False, True)
+    for sampled in (False, True)
+]
+_STOCK: dict[str, Sampler] = {
+    "always_on": sampling.ALWAYS_ON,
+    "always_off": sampling.ALWAYS_OFF,
+    "parent_based_on": sampling.DEFAULT_ON,
+    "parent_based_off": sampling.DEFAULT_OFF,
+    "parent_based_inverted": sampling.ParentBased(
+        sampling.ALWAYS_ON,
+        remote_parent_sampled=sampling.ALWAYS_OFF,
+        remote_parent_not_sampled=sampling.ALWAYS_ON,
+        local_parent_sampled=sampling.ALWAYS_OFF,
+        local_parent_not_sampled=sampling.ALWAYS_ON,
+    ),
+    "parent_based_ratio": sampling.ParentBasedTraceIdRatio(0.5),
+}
+
+
+class Asking(Sampler):
+    """Wraps a sampler, counting the spans it is asked about."""
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+        self.asked = 0
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        self.asked += 1
+        return self.inner.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return "Asking"
+
+
+@pytest.mark.parametrize("name", sorted(_STOCK))
+def test_stock_samplers_decide_as_they_would_without_being_asked(name: str) -> None:
+    """For the SDK's static samplers (and ParentBased over them) the decision is read from the
+    sampler's configuration: the same decision, attributes and trace state its should_sample
+    returns, for a root span and every kind of parent; a ratio-based root is still asked."""
+    sampler = _STOCK[name]
+    exporter = InMemorySpanExporter()
+    spans = DirectSpans.of(_provider(exporter, sampler=sampler).get_tracer("test"))
+    assert spans is not None
+    attributes = {"gen_ai.operation.name": "chat"}
+    for parent in _PARENTS:
+        context = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
+        for trace_id in (0x1, 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF):  # both sides of a ratio
+            if parent is None:
+                spans._ids = FixedIds(trace_id)  # type: ignore[assignment]
+            expected = sampler.should_sample(
+                context, parent.trace_id if parent else trace_id, "s", SpanKind.CLIENT, attributes
+            )
+            span = spans.start_span("s", context, SpanKind.CLIENT, attributes)
+            sampled = expected.decision is Decision.RECORD_AND_SAMPLE
+            assert span.is_recording() is expected.decision.is_recording()
+            assert span.get_span_context().trace_flags.sampled is sampled
+            assert span.get_span_context().trace_state == (expected.trace_state or TraceState())
+            if span.is_recording():
+                span.end()
+                assert dict(exporter.get_finished_spans()[-1].attributes or {}) == dict(
+                    expected.attributes
+                )
+    counting = Asking(sampler)
+    spans._sampler = counting  # what the fast path would have asked
+    for parent in _PARENTS:
+        context = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
+        spans.start_span("s", context, SpanKind.CLIENT, attributes)
+    assert counting.asked == (1 if name == "parent_based_ratio" else 0)
+
+
+class FixedIds(IdGenerator):
+    def __init__(self, trace_id: int) -> None:
+        self.trace_id = trace_id
+
+    def generate_span_id(self) -> int:
+        return 0x42
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+
+def test_other_samplers_are_always_asked() -> None:
+    """A sampler of one's own, or a ParentBased subclass that samples otherwise, decides every
+    span."""
+
+    class Mine(sampling.ParentBased):
+        def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+            return sampling.ALWAYS_OFF.should_sample(*args, **kwargs)
+
+    for sampler in (Tagging(), Mine(sampling.ALWAYS_ON), Asking(sampling.ALWAYS_ON)):
+        spans = DirectSpans.of(_provider(InMemorySpanExporter(), sampler=sampler).get_tracer("t"))
+        assert spans is not None
+        assert (spans._root_decision, spans._by_parent) == (None, None)

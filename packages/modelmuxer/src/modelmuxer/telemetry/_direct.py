@@ -7,14 +7,16 @@ costs per request. Most deployments configure only the SDK's ``BatchSpanProcesso
 ``SimpleSpanProcessor``, which do nothing until a span ends. For those, :class:`DirectSpans`
 makes the same decisions the SDK makes when a span starts (parent, ids from the provider's id
 generator, the provider's sampler, trace flags and state), and a :class:`DirectSpan` keeps what
-is said of the span in plain Python objects until it ends, when it becomes one
-``ReadableSpan`` handed to the processors' ``on_end``: what they would have received from the
-SDK's span.
+is said of the span in plain Python objects until it ends, when it is handed to the processors'
+``on_end`` as the ``ReadableSpan`` it is: what they would have received from the SDK's span.
+For the SDK's stock samplers (``ParentBased`` over ``ALWAYS_ON`` / ``ALWAYS_OFF``, the default,
+and those two alone) the decision they would return is read from their configuration instead
+of asking them (with a ratio-based root, a root span still asks it).
 
 Used only when nothing would tell the difference (:meth:`DirectSpans.of`): an SDK tracer that
 is enabled, whose span limits do not bind ModelMuxer's spans, whose every processor ignores
-span starts, and whose ``ReadableSpan`` takes the arguments this module gives it (the SDK does
-not promise that constructor to users: checked once per tracer). Anything else (a processor
+span starts, and whose ``ReadableSpan`` reads back what a direct span stores in it (the SDK
+does not promise its fields to users: checked once per tracer). Anything else (a processor
 with its own ``on_start``, a vendor's tracer, tight span limits) gets the SDK's spans
 (``TracingPlugin(live_spans=True)`` asks for them always).
 Not counted here: the SDK's own self-observability metrics of started and live spans.
@@ -22,6 +24,7 @@ Not counted here: the SDK's own self-observability metrics of started and live s
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Mapping, Sequence
 from time import time_ns
@@ -39,10 +42,9 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
-    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -83,6 +85,15 @@ _FLAGS: Final = {
     for random_id in (False, True)
 }
 _UNSET: Final = Status(StatusCode.UNSET)
+#: ``ParentBased``'s delegates, in the order :meth:`DirectSpans.start_span` indexes them
+#: (``2 * parent.is_remote + parent.trace_flags.sampled``)
+_DELEGATES: Final = (
+    "_local_parent_not_sampled",
+    "_local_parent_sampled",
+    "_remote_parent_not_sampled",
+    "_remote_parent_sampled",
+)
+_PROBE: Final = SpanContext(1, 1, is_remote=False)
 
 
 def _processors(tracer: SdkTracer) -> tuple[object, ...] | None:
@@ -122,6 +133,37 @@ def _enabled(tracer: SdkTracer) -> bool:
     return bool(is_enabled()) if callable(is_enabled) else True
 
 
+def _static(sampler: object) -> Decision | None:
+    """The decision of the SDK's ``StaticSampler`` (``ALWAYS_ON`` / ``ALWAYS_OFF``); ``None``
+    for any other sampler."""
+    if type(sampler) is not StaticSampler:
+        return None
+    decision = getattr(sampler, "_decision", None)
+    return decision if isinstance(decision, Decision) else None
+
+
+def _fixed_decisions(
+    sampler: object,
+) -> tuple[Decision | None, tuple[Decision, ...] | None]:
+    """What a stock sampler decides without looking at the span: for a root span, and for a
+    span with a parent by ``2 * is_remote + sampled`` of the parent (``None``: ask it). Exact
+    because ``StaticSampler.should_sample`` returns its decision, the span's attributes unless
+    it drops the span, and the parent's trace state; and ``ParentBased`` (not a subclass that
+    samples otherwise) hands a span with a valid parent to one of its four delegates."""
+    static = _static(sampler)
+    if static is not None:
+        return static, (static,) * 4
+    if (
+        isinstance(sampler, ParentBased)
+        and type(sampler).should_sample is ParentBased.should_sample
+    ):
+        delegates = [_static(getattr(sampler, name, None)) for name in _DELEGATES]
+        by_parent = tuple(d for d in delegates if d is not None)
+        root = _static(getattr(sampler, "_root", None))
+        return root, by_parent if len(by_parent) == len(_DELEGATES) else None
+    return None, None
+
+
 def _cleaned(attributes: types.Attributes) -> dict[str, types.AttributeValue]:
     """``attributes`` as the SDK keeps them: plain values and tuples of strings as they are
     (all ModelMuxer sets), anything else through the SDK's own cleaning (``BoundedAttributes``:
@@ -149,6 +191,7 @@ class DirectSpans:
     def __init__(self, tracer: SdkTracer, processors: tuple[object, ...]) -> None:
         self._tracer = tracer
         self._sampler = tracer.sampler
+        self._root_decision, self._by_parent = _fixed_decisions(tracer.sampler)
         self._ids = tracer.id_generator
         self._random_ids = bool(getattr(self._ids, "is_trace_id_random", lambda: False)())
         self.processor: SpanProcessor = tracer.span_processor
@@ -167,11 +210,11 @@ class DirectSpans:
         if processors is None or not _passive(processors):
             return None
         maker = cls(tracer, processors)
-        try:  # the SDK documents ReadableSpan's constructor as not for users: check it fits
-            _finished(maker, "probe", INVALID_SPAN_CONTEXT, None, {}, [], [], SpanKind.INTERNAL)
+        try:  # the SDK documents ReadableSpan as not for users to build: check it reads back
+            fits = _reads_back(maker)
         except Exception:  # an SDK this module does not know: its own spans, then
-            return None
-        return maker
+            fits = False
+        return maker if fits else None
 
     def current(self) -> bool:
         """Whether the tracer is as :meth:`of` found it (no processor added since, still
@@ -197,15 +240,29 @@ class DirectSpans:
         else:
             trace_id = parent.trace_id
             random_id = bool(parent.trace_flags & _RANDOM)
-        sampled = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
-        decision = sampled.decision
+        if parent is None:
+            decision = self._root_decision
+        else:
+            by_parent = self._by_parent
+            decision = (
+                None
+                if by_parent is None
+                else by_parent[2 * parent.is_remote + parent.trace_flags.sampled]
+            )
+        kept: types.Attributes
+        if decision is None:
+            sampled = self._sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            decision, kept, state = sampled.decision, sampled.attributes, sampled.trace_state
+        else:  # a stock sampler: what it would return (see _fixed_decisions)
+            kept = None if decision is Decision.DROP else attributes
+            state = None if parent is None else parent.trace_state
         flags = _FLAGS[decision is Decision.RECORD_AND_SAMPLE, random_id]
         span_context = SpanContext(
             trace_id,
             self._ids.generate_span_id(),
             is_remote=False,
             trace_flags=flags,
-            trace_state=sampled.trace_state,
+            trace_state=state,
         )
         if decision is Decision.DROP:
             return NonRecordingSpan(span_context)
@@ -215,27 +272,14 @@ class DirectSpans:
             span_context,
             parent,
             kind,
-            _cleaned(sampled.attributes),
+            _cleaned(kept),
             start_time if start_time is not None else time_ns(),
         )
 
 
-class DirectSpan(trace.Span):
-    """A recording span kept as plain data, handed to the processors whole when it ends."""
-
-    __slots__ = (
-        "_attributes",
-        "_context",
-        "_ended",
-        "_events",
-        "_kind",
-        "_links",
-        "_maker",
-        "_name",
-        "_parent",
-        "_start",
-        "_status",
-    )
+class DirectSpan(trace.Span, ReadableSpan):
+    """A recording span kept as plain data; when it ends, it is the ``ReadableSpan`` the
+    processors receive (as the SDK's own span is: ``Span(trace.Span, ReadableSpan)``)."""
 
     def __init__(
         self,
@@ -247,20 +291,26 @@ class DirectSpan(trace.Span):
         attributes: dict[str, types.AttributeValue],
         start: int,
     ) -> None:
-        self._maker = maker
+        # What ReadableSpan's constructor sets, set here (its properties read these fields;
+        # DirectSpans.of checks that they do).
         self._name = name
         self._context = context
         self._parent = parent
         self._kind = kind
-        self._attributes = attributes
+        self._attributes: dict[str, types.AttributeValue] = attributes
         self._events: list[Event] = []
         self._links: list[Link] = []
         self._status = _UNSET
-        self._start = start
+        self._start_time = start
+        self._end_time: int | None = None
+        self._resource = maker.resource
+        self._instrumentation_scope = maker.scope
+        self._instrumentation_info = maker.info
+        self._maker = maker
         self._ended = False
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        return self._context  # type: ignore[return-value]  # never None here
 
     def is_recording(self) -> bool:
         return not self._ended
@@ -324,54 +374,36 @@ class DirectSpan(trace.Span):
     def end(self, end_time: int | None = None) -> None:
         if self._ended:
             return
+        self._end_time = end_time if end_time is not None else time_ns()
         self._ended = True
-        maker = self._maker
-        maker.processor.on_end(
-            _finished(
-                maker,
-                self._name,
-                self._context,
-                self._parent,
-                self._attributes,
-                self._events,
-                self._links,
-                self._kind,
-                self._status,
-                self._start,
-                end_time if end_time is not None else time_ns(),
-            )
-        )
+        self._maker.processor.on_end(self)
 
     def __repr__(self) -> str:
         return f'DirectSpan(name="{self._name}", context={self._context})'
 
 
-def _finished(
-    maker: DirectSpans,
-    name: str,
-    context: SpanContext,
-    parent: SpanContext | None,
-    attributes: dict[str, types.AttributeValue],
-    events: list[Event],
-    links: list[Link],
-    kind: SpanKind,
-    status: Status = _UNSET,
-    start: int = 0,
-    end: int = 0,
-) -> ReadableSpan:
-    """The ended span as the SDK's processors receive it."""
-    return ReadableSpan(
-        name=name,
-        context=context,
-        parent=parent,
-        resource=maker.resource,
-        attributes=attributes,
-        events=events,
-        links=links,
-        kind=kind,
-        instrumentation_info=maker.info,
-        status=status,
-        start_time=start,
-        end_time=end,
-        instrumentation_scope=maker.scope,
+def _reads_back(maker: DirectSpans) -> bool:
+    """Whether a direct span reads back through ``ReadableSpan``'s public properties (what
+    processors and exporters read) what it was given: the SDK does not promise its fields."""
+    span = DirectSpan(maker, "probe", _PROBE, None, SpanKind.CLIENT, {"probe": "yes"}, 1)
+    span.add_event("event", {"n": 1}, 2)
+    span.set_status(Status(StatusCode.ERROR, "probe"))
+    span._end_time = 3  # ended without reaching the processors
+    span._ended = True
+    return bool(
+        span.name == "probe"
+        and span.context is _PROBE
+        and span.get_span_context() is _PROBE
+        and span.parent is None
+        and span.kind is SpanKind.CLIENT
+        and dict(span.attributes or {}) == {"probe": "yes"}
+        and [(e.name, dict(e.attributes or {}), e.timestamp) for e in span.events]
+        == [("event", {"n": 1}, 2)]
+        and tuple(span.links) == ()
+        and span.status.status_code is StatusCode.ERROR
+        and (span.start_time, span.end_time) == (1, 3)
+        and span.resource is maker.resource
+        and span.instrumentation_scope is maker.scope
+        and (span.dropped_attributes, span.dropped_events, span.dropped_links) == (0, 0, 0)
+        and json.loads(span.to_json())["name"] == "probe"
     )

@@ -386,13 +386,17 @@ def render_profile(result: dict[str, Any], goals: dict[str, Any]) -> list[str]:
         *_table(books["top_cumulative"], "by cumulative time"),
         "",
         f"What would move it ({books_added:.0f} µs "
-        "added): the budget guard works out each budget's lines (the period window from a "
-        "`datetime`, `Decimal` amounts to integer nano-dollars) afresh in each of its hooks "
-        "(request start, the candidate filter, the cost lean, reserve, settle: `lines` runs "
-        "several times per request above), and the limiter resolves its limits per request "
-        "(`_choose`). Working the lines out once per request (kept in `ctx.state`) and "
-        "caching each period's window until it rolls over would remove most of it. Both "
-        "live in `budgets/` and `limits/`, outside this task's files.",
+        "added): which budgets and limits apply to an identity is already worked out once "
+        "and reused until a budget changes or a window rolls over (the guard's `lines` is "
+        "that cache's read). What is left is spread over the guard's steps: the in-memory store's "
+        "reserve and settle (a lock and the lease's bookkeeping: what the budget's guarantee "
+        "costs), the `Decimal` to integer nano-dollar conversions of each amount "
+        "(`nano_ceil`), a snapshot of each budget's last-seen state for each routing hook "
+        "that reads it (`last_seen`: the cost lean, the candidate filter and the budget "
+        "alerts' check after the call each take one), "
+        "and the limiter's admission and count. One snapshot per request shared by those "
+        "hooks, and amounts kept as integers from the card's price on, would cut the part "
+        "outside the store; the store's own pair is the floor.",
         "",
         "### Telemetry: `Muxer.acomplete` with metrics and tracing (OpenTelemetry SDK, "
         f"direct spans): "
@@ -413,11 +417,16 @@ def render_profile(result: dict[str, Any], goals: dict[str, Any]) -> list[str]:
         "processor, spans are direct (built whole when they end, without the SDK's per-span "
         f"machinery; its own spans, the `metrics_tracing_live` row, cost "
         f"{goals['live_added_us']:.0f} µs): the OpenTelemetry SDK still takes "
-        f"{otel_share:.0%} of the profiled time (above), for the sampler's decision on each "
-        "span, the context made current around the model call and the processor's `on_end`. "
-        "What is left beyond that is ModelMuxer's part of two spans: the hook wrapper of the "
-        "model call, the attributes of the request and of the call. Two spans per request "
-        "are what the issue asks for; a sampler in the application's tracer provider "
+        f"{otel_share:.0%} of the profiled time (above), for each span's ids and "
+        "`SpanContext`, the context made current around the model call and the batch "
+        "processor's `on_end` (the stock samplers' decisions are read from their "
+        "configuration, and the ended span is handed over as it is). What is left beyond "
+        "that is ModelMuxer's part of two spans: the hook wrapper of the model call, the "
+        "attributes of the request and of the call. Two spans per request are what the issue "
+        "asks for, and with the metrics' part they cost more than the goal even as plain "
+        "data: reaching it would take spans made outside Python (a native span recorder) or "
+        "fewer spans (one per request, the attempts as its events), which the OpenTelemetry "
+        "GenAI conventions do not describe. A sampler in the application's tracer provider "
         "(`ParentBased(TraceIdRatioBased)`, the `metrics_tracing_sampled` row) cuts the cost "
         "for the traces it drops.",
         "",

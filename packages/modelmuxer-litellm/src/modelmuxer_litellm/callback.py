@@ -39,6 +39,7 @@ from modelmuxer.budgets import BudgetGuard
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import PluginError
 from modelmuxer.pipeline import SyncBridge
+from modelmuxer.plugins import notify
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
 from modelmuxer.types.request import new_request_id
 from modelmuxer_litellm import _compat
@@ -241,9 +242,7 @@ class ModelMuxerCallback(CustomLogger):
     def after_call(self, record: CallRecord) -> None:
         """Broadcasts ``record`` (one finished call) through ``modelmuxer_record``. Override to
         settle a reservation; must not raise."""
-        hook = self.muxer.plugins.hook.modelmuxer_record
-        if hook.get_hookimpls():
-            hook(record=record)
+        notify(self.muxer.plugins.hook.modelmuxer_record, record=record)
 
     # -- routing (LiteLLM's deployment filter) --------------------------------------------------
 

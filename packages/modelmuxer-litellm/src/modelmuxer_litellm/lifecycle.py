@@ -32,6 +32,7 @@ import pluggy
 
 from modelmuxer.backends.litellm_backend import finish_reason
 from modelmuxer.context import RequestContext
+from modelmuxer.plugins import notify
 from modelmuxer.types import Attempt, CallRecord, Completion, Decision, FunctionCall, ToolCall
 from modelmuxer_litellm.records import field_of
 
@@ -157,7 +158,7 @@ class OpenRequests:
         self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
     ) -> None:
         try:
-            self._hook(ctx=ctx, completion=completion, error=error)
+            notify(self._hook, ctx=ctx, completion=completion, error=error)
         except Exception:  # the listeners must not raise; if one does, LiteLLM's call is not its
             log.exception("modelmuxer_litellm: a modelmuxer_request_end listener raised")
 

@@ -26,7 +26,7 @@ from modelmuxer.pipeline import (
     build_request,
 )
 from modelmuxer.pipeline.defaults import StrategyDispatcher
-from modelmuxer.plugins import BackendRegistry, StrategyRegistry, make_plugin_manager
+from modelmuxer.plugins import BackendRegistry, StrategyRegistry, make_plugin_manager, notify
 from modelmuxer.telemetry._telemetry import Telemetry
 from modelmuxer.types import Completion, Decision, Identity, Request, RoutingOptions, StreamChunk
 
@@ -429,9 +429,9 @@ class Muxer:
     def _end(
         self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
     ) -> None:
-        hook = self.plugins.hook.modelmuxer_request_end
-        if hook.get_hookimpls():
-            hook(ctx=ctx, completion=completion, error=error)
+        notify(
+            self.plugins.hook.modelmuxer_request_end, ctx=ctx, completion=completion, error=error
+        )
 
     def _admit(self, ctx: RequestContext) -> None:
         """Run ``modelmuxer_request_start``; callers do it inside their ``try`` so that

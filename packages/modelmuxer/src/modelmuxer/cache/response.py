@@ -20,6 +20,7 @@ from modelmuxer.cache.settings import CacheSettings
 from modelmuxer.context import RequestContext
 from modelmuxer.pipeline.calls import make_record
 from modelmuxer.pipeline.router import Router
+from modelmuxer.plugins import notify
 from modelmuxer.types import (
     CacheStatus,
     Completion,
@@ -193,7 +194,7 @@ class ResponseCache:
             reason=f"served from the {served.cache} cache; first answer: {decision.reason}",
             saved_usd=served.saved_usd,
         )
-        hook(record=record)
+        notify(hook, record=record)
 
 
 def replay(completion: Completion) -> list[StreamChunk]:

@@ -15,6 +15,7 @@ from modelmuxer._secrets import error_text
 from modelmuxer.backends.base import ModelCall, ModelResponse
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
+from modelmuxer.plugins import notify
 from modelmuxer.types import CallOutcome, CallRecord, Decision, Identity, ModelCard, Usage
 
 __all__ = ["CallResult", "call_model", "emit_record", "make_record"]
@@ -71,7 +72,7 @@ def emit_record(
         ttft_s=ttft_s,
         reason=reason,
     )
-    pm.hook.modelmuxer_record(record=record)
+    notify(pm.hook.modelmuxer_record, record=record)
 
 
 def make_record(

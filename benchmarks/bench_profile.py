@@ -320,7 +320,10 @@ def _table(rows: list[dict[str, Any]], sort: str) -> list[str]:
 
 def _verdict(met: bool, near: bool = False) -> str:
     if near:
-        return "On the line (repeated runs here land either side of the goal); what was done"
+        said = "Met" if met else "Not met"
+        return (
+            f"{said}, within 1% of the goal (one run here can land on either side); what was done"
+        )
     return "Met; what it took" if met else "What would move it"
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pluggy
 import pytest
-from _support import OFFLINE_MODELS, MakeMuxer
+from _support import OFFLINE_MODELS, MakeMuxer, Recorder
 
 from modelmuxer import hookimpl
 from modelmuxer.context import RequestContext
 from modelmuxer.plugins import make_plugin_manager, notify
-from modelmuxer.types import CallRecord, Completion
+from modelmuxer.types import Completion
 
 
 class Listener:
@@ -167,30 +167,14 @@ def test_without_pluggys_executor_every_call_goes_through_pluggy(
     assert through_pluggy == ([] if knows_pluggy else ["modelmuxer_request_end"])
 
 
-class Records:
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-        self.ended: list[Completion | None] = []
-
-    @hookimpl
-    def modelmuxer_record(self, record: CallRecord) -> None:
-        self.records.append(record)
-
-    @hookimpl
-    def modelmuxer_request_end(
-        self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
-    ) -> None:
-        self.ended.append(completion)
-
-
 async def test_the_pipeline_notifies_record_and_request_end_listeners(
     make_muxer: MakeMuxer,
 ) -> None:
-    listener = Records()
+    listener = Recorder()
     muxer = make_muxer(OFFLINE_MODELS, plugins=[listener])
     completion = await muxer.acomplete("What is the capital of France?")
     assert [r.request_id for r in listener.records] == [completion.request_id]
-    assert listener.ended == [completion]
+    assert listener.ended == [(completion, None)]
 
 
 class Defaults(Listener):

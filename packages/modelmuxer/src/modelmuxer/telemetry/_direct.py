@@ -237,12 +237,10 @@ class DirectSpans:
             parent = None
             trace_id = self._ids.generate_trace_id()
             random_id = self._random_ids
+            decision = self._root_decision
         else:
             trace_id = parent.trace_id
             random_id = bool(parent.trace_flags & _RANDOM)
-        if parent is None:
-            decision = self._root_decision
-        else:
             by_parent = self._by_parent
             decision = (
                 None

@@ -95,9 +95,9 @@ def notify(hook: pluggy.HookCaller, **kwargs: object) -> None:
     the first exception stops the call and propagates. Without pluggy's per-call machinery
     around them, which costs a few microseconds per request on these hooks. ``hook(**kwargs)``
     is called instead whenever the two could differ: a wrapper among the implementations, one
-    taking keyword-only arguments, call monitoring on the manager
-    (``add_hookcall_monitoring``, ``enable_tracing``), or a pluggy whose internals are not the
-    ones this was written against.
+    with arguments that have defaults (pluggy passes those by keyword), call monitoring on the
+    manager (``add_hookcall_monitoring``, ``enable_tracing``), or a pluggy whose internals are
+    not the ones this was written against.
     """
     impls = getattr(hook, "_hookimpls", None)
     manager = getattr(getattr(hook, "_hookexec", None), "__self__", None)

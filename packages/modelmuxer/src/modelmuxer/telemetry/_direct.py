@@ -191,7 +191,7 @@ class DirectSpans:
     def __init__(self, tracer: SdkTracer, processors: tuple[object, ...]) -> None:
         self._tracer = tracer
         self._sampler = tracer.sampler
-        self._root_decision, self._by_parent = _fixed_decisions(tracer.sampler)
+        self._root_decision, self._by_parent = _fixed_decisions(self._sampler)
         self._ids = tracer.id_generator
         self._random_ids = bool(getattr(self._ids, "is_trace_id_random", lambda: False)())
         self.processor: SpanProcessor = tracer.span_processor

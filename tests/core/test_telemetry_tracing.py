@@ -57,10 +57,27 @@ def provider(exporter: InMemorySpanExporter) -> TracerProvider:
     return provider
 
 
-@pytest.fixture
-def traced(make_muxer: MakeMuxer, provider: TracerProvider) -> Muxer:
+class PassThrough:
+    """A wrapper of the model call that does nothing: the pipeline then calls through pluggy
+    (with the attempt spans as the only wrapper, it calls them directly)."""
+
+    @hookimpl(wrapper=True)
+    def modelmuxer_call_model(
+        self, ctx: RequestContext, call: ModelCall
+    ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
+        return (yield)
+
+
+@pytest.fixture(params=["direct_call", "pluggy_call"])
+def traced(
+    request: pytest.FixtureRequest, make_muxer: MakeMuxer, provider: TracerProvider
+) -> Muxer:
+    """A traced muxer; every test that uses it runs with the attempt-span wrapper called
+    directly by the pipeline and called by pluggy among other wrappers."""
     muxer = make_muxer(OFFLINE_MODELS)
     muxer.telemetry.enable_tracing(tracer_provider=provider)
+    if request.param == "pluggy_call":
+        muxer.plugins.register(PassThrough())
     return muxer
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
@@ -14,12 +15,18 @@ from modelmuxer.errors import ConfigError, PluginError, UnknownStrategy
 from modelmuxer.strategies.base import Strategy
 from modelmuxer.types import ModelCard
 
+if TYPE_CHECKING:
+    from modelmuxer.backends.base import ModelCall, ModelResponse
+    from modelmuxer.context import RequestContext
+
 __all__ = [
     "DEFAULT_PLUGINS",
     "DISABLE_AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
     "BackendRegistry",
+    "CallWrapper",
     "StrategyRegistry",
+    "direct_wrapper",
     "make_plugin_manager",
     "notify",
 ]
@@ -114,6 +121,50 @@ def notify(hook: pluggy.HookCaller, **kwargs: object) -> None:
             return
     for impl in reversed(impls.copy()):
         impl.function(*[kwargs[name] for name in impl.argnames])
+
+
+class CallWrapper(Protocol):
+    """What a plugin's ``wrap_call`` does (see :func:`direct_wrapper`)."""
+
+    def __call__(
+        self, ctx: RequestContext, call: ModelCall, inner: Awaitable[ModelResponse]
+    ) -> Awaitable[ModelResponse]: ...
+
+
+#: the plugin whose ``modelmuxer_call_model`` calls the backend (the pipeline's default)
+_BUILTIN_CALL = "modelmuxer.pipeline.defaults"
+
+
+def direct_wrapper(hook: pluggy.HookCaller, impls: Sequence[pluggy.HookImpl]) -> CallWrapper | None:
+    """The ``wrap_call`` of the one wrapper around the built-in model call, to call directly.
+
+    ``hook``: ``modelmuxer_call_model``; ``impls``: its implementations. A plugin whose
+    ``modelmuxer_call_model`` wrapper does nothing before its ``yield`` and returns
+    ``self.wrap_call(ctx, call, inner)`` after it may say so by having that method (ModelMuxer's
+    attempt spans do): when it is the only implementation besides the built-in one, the
+    pipeline calls ``wrap_call(ctx, call, backend_awaitable)`` itself, the same thing without
+    pluggy's per-call machinery and the wrapper's generator (a few microseconds per model call).
+    ``None`` whenever pluggy's own call could differ: other implementations or wrappers, an
+    old-style hookwrapper, call monitoring on the manager (see :func:`notify`).
+    """
+    if len(impls) != 2:
+        return None
+    first, second = impls
+    wrapper, inner = (second, first) if second.wrapper else (first, second)
+    if (
+        not wrapper.wrapper
+        or wrapper.hookwrapper
+        or inner.wrapper
+        or inner.hookwrapper
+        or inner.plugin_name != _BUILTIN_CALL
+        or _MULTICALL is None
+    ):
+        return None
+    manager = getattr(getattr(hook, "_hookexec", None), "__self__", None)
+    if getattr(manager, "_inner_hookexec", None) is not _MULTICALL:
+        return None  # monitored calls, or a pluggy laid out otherwise
+    wrap = getattr(wrapper.plugin, "wrap_call", None)
+    return wrap if callable(wrap) else None
 
 
 class StrategyRegistry:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from modelmuxer._secrets import error_text
 from modelmuxer.backends.base import ModelCall, ModelResponse
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import ModelMuxerError, ProviderError, ProviderTimeout
-from modelmuxer.plugins import notify
+from modelmuxer.plugins import direct_wrapper, notify
 from modelmuxer.types import CallOutcome, CallRecord, Decision, Identity, ModelCard, Usage
 
 __all__ = ["CallResult", "call_model", "emit_record", "make_record"]
@@ -157,8 +157,12 @@ async def call_model(
     t0 = time.perf_counter()
     try:
         hook = pm.hook.modelmuxer_call_model
-        if len(hook.get_hookimpls()) == 1:
+        impls = hook.get_hookimpls()
+        awaitable: Awaitable[ModelResponse]
+        if len(impls) == 1:
             awaitable = call.backend.complete(call)  # only the built-in: skip the hook machinery
+        elif (wrap := direct_wrapper(hook, impls)) is not None:
+            awaitable = wrap(ctx, call, call.backend.complete(call))
         else:
             awaitable = hook(ctx=ctx, call=call)
         async with asyncio.timeout(call.timeout_s):

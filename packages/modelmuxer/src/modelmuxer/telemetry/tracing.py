@@ -398,6 +398,13 @@ class _AttemptSpans:
     ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
         """Wrap the call (and the wrappers inside it: budgets) in an attempt span."""
         inner = yield
+        return self.wrap_call(ctx, call, inner)
+
+    def wrap_call(
+        self, ctx: RequestContext, call: ModelCall, inner: Awaitable[ModelResponse]
+    ) -> Awaitable[ModelResponse]:
+        """What the wrapper above returns for ``inner``; the pipeline calls it directly when
+        this is the only wrapper (:func:`modelmuxer.plugins.direct_wrapper`)."""
         tracer = self._plugin.tracer()
         if tracer is None:
             return inner

@@ -159,7 +159,11 @@ def modelmuxer_call_model(ctx: RequestContext, call: ModelCall) -> Awaitable[Mod
 
     The built-in implementation (``trylast``) returns ``call.backend.complete(call)``. Use a
     ``wrapper=True`` implementation to wrap the call: ``awaitable = yield`` gives the inner
-    awaitable; return a new awaitable that awaits it (time it, retry it, log it).
+    awaitable; return a new awaitable that awaits it (time it, retry it, log it). A wrapper that
+    does nothing before its ``yield`` and returns ``self.wrap_call(ctx, call, awaitable)`` may
+    offer that method: when it is the only wrapper, the pipeline calls ``wrap_call`` itself,
+    without pluggy's per-call machinery (:func:`modelmuxer.plugins.direct_wrapper`; the
+    attempt spans of tracing do this).
 
     :param ctx: the request's context.
     :param call: the model card, the request as the model sees it, the backend and the timeout.

@@ -92,6 +92,14 @@ def _pluggy_multicall() -> Callable[..., object] | None:
 _MULTICALL = _pluggy_multicall()
 
 
+def _unmonitored(hook: pluggy.HookCaller) -> bool:
+    """Whether ``hook`` runs on pluggy's own executor, without call monitoring
+    (``add_hookcall_monitoring``, ``enable_tracing``): then calling its implementations as
+    pluggy would is the same call."""
+    manager = getattr(getattr(hook, "_hookexec", None), "__self__", None)
+    return _MULTICALL is not None and getattr(manager, "_inner_hookexec", None) is _MULTICALL
+
+
 def notify(hook: pluggy.HookCaller, **kwargs: object) -> None:
     """Call a notification hook (one whose results nobody reads: ``modelmuxer_record``,
     ``modelmuxer_request_end``) with ``kwargs``.
@@ -107,12 +115,7 @@ def notify(hook: pluggy.HookCaller, **kwargs: object) -> None:
     not the ones this was written against.
     """
     impls = getattr(hook, "_hookimpls", None)
-    manager = getattr(getattr(hook, "_hookexec", None), "__self__", None)
-    if (
-        type(impls) is not list
-        or _MULTICALL is None
-        or getattr(manager, "_inner_hookexec", None) is not _MULTICALL
-    ):
+    if type(impls) is not list or not _unmonitored(hook):
         hook(**kwargs)
         return
     for impl in impls:
@@ -157,12 +160,9 @@ def direct_wrapper(hook: pluggy.HookCaller, impls: Sequence[pluggy.HookImpl]) ->
         or inner.wrapper
         or inner.hookwrapper
         or inner.plugin_name != _BUILTIN_CALL
-        or _MULTICALL is None
+        or not _unmonitored(hook)
     ):
         return None
-    manager = getattr(getattr(hook, "_hookexec", None), "__self__", None)
-    if getattr(manager, "_inner_hookexec", None) is not _MULTICALL:
-        return None  # monitored calls, or a pluggy laid out otherwise
     wrap = getattr(wrapper.plugin, "wrap_call", None)
     return wrap if callable(wrap) else None
 

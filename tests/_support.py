@@ -6,13 +6,14 @@ pytest run collects them all, ``import conftest`` resolves to whichever was load
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
 
 from modelmuxer import Muxer, hookimpl
+from modelmuxer.backends import ModelCall, ModelResponse
 from modelmuxer.context import RequestContext
 from modelmuxer.types import CallRecord, Completion
 
-__all__ = ["OFFLINE_MODELS", "MakeMuxer", "Recorder"]
+__all__ = ["OFFLINE_MODELS", "MakeMuxer", "PassThrough", "Recorder"]
 
 #: Offline twins of real models: priced from litellm's price map, answered locally.
 OFFLINE_MODELS: tuple[str, ...] = (
@@ -43,6 +44,18 @@ class Recorder:
         self, ctx: RequestContext, completion: Completion | None, error: BaseException | None
     ) -> None:
         self.ended.append((completion, error))
+
+
+class PassThrough:
+    """A wrapper of the model call that does nothing. Registered beside the attempt spans of
+    tracing, it makes the pipeline call the wrappers through pluggy (alone, the attempt spans
+    are called directly: ``modelmuxer.plugins.direct_wrapper``)."""
+
+    @hookimpl(wrapper=True)
+    def modelmuxer_call_model(
+        self, ctx: RequestContext, call: ModelCall
+    ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
+        return (yield)
 
 
 MakeMuxer = Callable[..., Muxer]

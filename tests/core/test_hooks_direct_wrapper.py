@@ -11,7 +11,7 @@ from typing import Any
 
 import pluggy
 import pytest
-from _support import OFFLINE_MODELS, MakeMuxer
+from _support import OFFLINE_MODELS, MakeMuxer, PassThrough
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -22,14 +22,6 @@ from modelmuxer.context import RequestContext
 from modelmuxer.plugins import direct_wrapper
 
 PROMPT = "Explain how photosynthesis turns light into sugar."
-
-
-class PassThrough:
-    @hookimpl(wrapper=True)
-    def modelmuxer_call_model(
-        self, ctx: RequestContext, call: ModelCall
-    ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
-        return (yield)
 
 
 class PassThroughWithWrapCall(PassThrough):

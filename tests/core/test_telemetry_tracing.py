@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequen
 from typing import Any
 
 import pytest
-from _support import OFFLINE_MODELS, MakeMuxer
+from _support import OFFLINE_MODELS, MakeMuxer, PassThrough
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -55,17 +55,6 @@ def provider(exporter: InMemorySpanExporter) -> TracerProvider:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider
-
-
-class PassThrough:
-    """A wrapper of the model call that does nothing: the pipeline then calls through pluggy
-    (with the attempt spans as the only wrapper, it calls them directly)."""
-
-    @hookimpl(wrapper=True)
-    def modelmuxer_call_model(
-        self, ctx: RequestContext, call: ModelCall
-    ) -> Generator[None, Awaitable[ModelResponse], Awaitable[ModelResponse]]:
-        return (yield)
 
 
 @pytest.fixture(params=["direct_call", "pluggy_call"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from _audit_support import audit_settings, fetch_audit
+from _fault_server import KEY_VALUE, Fault, FaultServer
 from _litellm_support import (
     CHEAP,
     EASY,
@@ -157,6 +158,99 @@ async def test_a_streamed_request_ends_with_the_whole_answer(
     assert error is None
     assert completion is not None
     assert completion.text == "one two three"
+
+
+def _served(server: FaultServer, ident: str) -> dict[str, object]:
+    """A deployment of group ``chat`` that LiteLLM calls on the fault server (as gpt-4o-mini)."""
+    params = {"model": CHEAP, "api_base": server.url, "api_key": KEY_VALUE}
+    return {"model_name": "chat", "litellm_params": params, "model_info": {"id": ident}}
+
+
+async def test_a_stream_that_breaks_while_read_ends_once_with_the_error_the_caller_saw(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    from litellm import CustomStreamWrapper
+
+    ends = Ends()
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(fail_after_chunks=2))
+        router, _ = make_router([_served(server, "breaks")], plugins=[ends])
+        stream = await router.acompletion(model="chat", messages=EASY, stream=True)
+        # still LiteLLM's stream, with its attributes
+        assert isinstance(stream, CustomStreamWrapper)
+        assert stream.custom_llm_provider == "openai"
+        chunks: list[object] = []
+
+        async def read() -> None:
+            async for chunk in stream:
+                chunks.append(chunk)
+
+        with pytest.raises(Exception, match="Connection error") as raised:
+            await read()
+        assert chunks  # it broke mid-stream, after content reached the caller
+        ((ctx, completion, error),) = await ends.wait(1)
+        (record,) = await wait(sink, 1)
+    assert completion is None
+    assert error is raised.value
+    assert ctx.request.request_id == record.request_id
+    assert record.outcome != "ok"
+    await flush_litellm_logging()
+    assert len(ends.ended) == 1  # LiteLLM's failure event did not end it again
+
+
+async def test_a_stream_failure_litellm_retries_does_not_end_the_request(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    async with FaultServer() as server:
+        # the first attempt's stream breaks before its first chunk: LiteLLM retries it
+        server.script("gpt-4o-mini", Fault(drop="after_headers"))
+        router, _ = make_router(
+            [_served(server, "flaky")], router_kwargs={"num_retries": 1}, plugins=[ends]
+        )
+        stream = await router.acompletion(model="chat", messages=EASY, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        ((_, completion, error),) = await ends.wait(1)
+        assert len(server.seen("gpt-4o-mini")) == 2
+    assert text == "Hello from gpt-4o-mini. All good."
+    assert error is None
+    assert completion is not None
+    assert completion.text == text
+    await flush_litellm_logging()
+    assert len(ends.ended) == 1
+
+
+async def test_a_sync_stream_that_breaks_ends_with_the_error_too(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(fail_after_chunks=1))
+        router, _ = make_router([_served(server, "breaks")], plugins=[ends])
+        chunks: list[object] = []
+
+        def read() -> None:  # in a thread: the fault server answers on this test's loop
+            for chunk in router.completion(model="chat", messages=EASY, stream=True):
+                chunks.append(chunk)
+
+        with pytest.raises(Exception, match="Connection error") as raised:
+            await asyncio.to_thread(read)
+        assert chunks
+        ((_, completion, error),) = await ends.wait(1)
+    assert completion is None
+    assert error is raised.value
+
+
+async def test_a_stream_is_left_as_litellm_made_it_while_no_plugin_listens(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    router, _ = make_router([deployment("mini", "chat", CHEAP, answer="one two")])
+    stream = await router.acompletion(model="chat", messages=EASY, stream=True)
+    made = type(stream)
+    assert [c async for c in stream]
+    assert type(stream) is made
+    assert "_modelmuxer_on_error" not in vars(stream)
+    assert made.__anext__.__module__.startswith("litellm")
 
 
 async def test_a_sync_request_ends_too(make_router: MakeRouter, sink: RecordSink) -> None:

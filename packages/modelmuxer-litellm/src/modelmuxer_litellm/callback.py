@@ -52,7 +52,7 @@ from modelmuxer_litellm.cards import (
 )
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot
+from modelmuxer_litellm.lifecycle import OpenRequests, end_on_stream_error, fresh_slot
 from modelmuxer_litellm.recorder import CallRecorder
 from modelmuxer_litellm.requests import routing_request
 from modelmuxer_litellm.routing_info import (
@@ -427,6 +427,15 @@ class ModelMuxerCallback(CustomLogger):
         ending = self._ending() if self._selector is not None else None
         if ending is not None:
             ending.failed_in_slot(error)
+
+    def stream_returned(self, stream: object, request_ids: Sequence[str]) -> None:
+        """The Router call in progress returned ``stream`` for the requests ``request_ids``:
+        if reading it raises to the caller, they end with that error (LiteLLM no longer
+        retries; a success ends them through its success event, as for any answer)."""
+        ending = self._ending() if self._selector is not None else None
+        if ending is not None and request_ids:
+            ids = tuple(request_ids)
+            end_on_stream_error(stream, lambda error: ending.failed_all(ids, error))
 
     # -- records (LiteLLM's logging events) -----------------------------------------------------
 

@@ -130,19 +130,23 @@ def _add_callback(callback: ModelMuxerCallback) -> None:
 
 def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
     """``router.acompletion``, telling ``callback`` when it raises: the requests ModelMuxer
-    routed inside the call then end with the error (LiteLLM gave up on them)."""
+    routed inside the call then end with the error (LiteLLM gave up on them). A stream it
+    returns tells ``callback`` too, if reading it raises to the caller."""
     acompletion = router.acompletion
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         slot, token = open_slot()
         try:
-            return await acompletion(*args, **kwargs)
+            result = await acompletion(*args, **kwargs)
         except BaseException as exc:
             if slot is not None and slot.request_ids:
                 callback.request_failed(exc)
             raise
         finally:
             close_slot(token)
+        if slot is not None and slot.request_ids and kwargs.get("stream"):
+            callback.stream_returned(result, slot.request_ids)
+        return result
 
     wrapper.__doc__ = acompletion.__doc__
     wrapper.__wrapped__ = acompletion  # type: ignore[attr-defined]

@@ -4,7 +4,9 @@ the answer or the error, so the audit log, request metrics and request logs see 
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,11 @@ from _litellm_support import wait_for_records as wait
 
 from modelmuxer import hookimpl
 from modelmuxer.audit import AuditLog
+from modelmuxer.budgets import Budget, BudgetGuard, BudgetState, MemoryBudgetStore
+from modelmuxer.budgets.model import to_usd
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import PluginError
-from modelmuxer.types import Completion
+from modelmuxer.types import Completion, Identity
 
 pytestmark = pytest.mark.litellm
 
@@ -241,16 +245,111 @@ async def test_a_sync_stream_that_breaks_ends_with_the_error_too(
     assert error is raised.value
 
 
-async def test_a_stream_is_left_as_litellm_made_it_while_no_plugin_listens(
+async def test_a_stream_read_to_its_end_is_recorded_once_as_answered(
     make_router: MakeRouter, sink: RecordSink
 ) -> None:
+    from litellm import CustomStreamWrapper
+
     router, _ = make_router([deployment("mini", "chat", CHEAP, answer="one two")])
     stream = await router.acompletion(model="chat", messages=EASY, stream=True)
-    made = type(stream)
+    assert isinstance(stream, CustomStreamWrapper)
     assert [c async for c in stream]
-    assert type(stream) is made
-    assert "_modelmuxer_on_error" not in vars(stream)
-    assert made.__anext__.__module__.startswith("litellm")
+    await stream.aclose()  # closing an ended stream is no early stop
+    del stream
+    gc.collect()
+    (record,) = await wait(sink, 1)
+    assert record.outcome == "ok"
+    await flush_litellm_logging()
+    assert len(sink.records) == 1
+
+
+async def _settled(guard: BudgetGuard) -> BudgetState:
+    for _ in range(100):
+        await flush_litellm_logging()
+        (state,) = await guard.states(identity=Identity(org="acme"))
+        if state.reserved_usd == 0:
+            return state
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the reservation was not settled: {state}")
+
+
+@pytest.mark.parametrize("stop", ["aclose", "drop"])
+async def test_a_stream_its_reader_stops_is_recorded_settled_and_ended(
+    make_router: MakeRouter, sink: RecordSink, stop: str
+) -> None:
+    guard = BudgetGuard(
+        MemoryBudgetStore(),
+        [Budget(scope="org", subject="*", period="day", limit_usd=Decimal("1"))],
+        low_water=0.0,
+    )
+    ends = Ends()
+    text = " ".join(f"word{i}" for i in range(40))
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(text=text, chunk_delay_s=0.005))
+        router, callback = make_router([_served(server, "long")], plugins=[ends, guard])
+
+        async def read_three() -> list[str]:
+            stream = await router.acompletion(
+                model="chat", messages=EASY, stream=True, metadata={"org": "acme"}
+            )
+            got: list[str] = []
+            async for chunk in stream:
+                got.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+                if len(got) == 3:
+                    break
+            if stop == "aclose":
+                await stream.aclose()
+            return got  # "drop": the stream goes with this frame
+
+        got = await read_three()
+        gc.collect()
+        (record,) = await wait(sink, 1)
+        ((ctx, completion, error),) = await ends.wait(1)
+        state = await _settled(guard)
+    assert record.outcome == "cancelled"
+    assert record.streamed
+    assert record.error is not None
+    assert "GeneratorExit" in record.error
+    # the tokens received so far, priced: more than the prompt, less than the whole answer
+    assert 0 < record.usage.completion_tokens < 40
+    assert record.usage.prompt_tokens > 0
+    assert record.cost_usd > 0
+    assert state.spent_usd == to_usd(record.cost_usd)
+    assert len(callback._holds) == 0
+    assert completion is None
+    assert isinstance(error, GeneratorExit)
+    assert ctx.request.request_id == record.request_id
+    assert "".join(got).strip()
+    await flush_litellm_logging()
+    assert (len(sink.records), len(ends.ended)) == (1, 1)
+
+
+async def test_a_sync_reader_that_stops_early_is_recorded_too(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    text = " ".join(f"word{i}" for i in range(40))
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(text=text, chunk_delay_s=0.005))
+        router, _ = make_router([_served(server, "long")], plugins=[ends])
+
+        def read_two() -> int:  # in a thread: the fault server answers on this test's loop
+            chunks = router.completion(model="chat", messages=EASY, stream=True)
+            count = 0
+            for _ in chunks:
+                count += 1
+                if count == 2:
+                    break
+            chunks.close()  # type: ignore[attr-defined]
+            return count
+
+        assert await asyncio.to_thread(read_two) == 2
+        (record,) = await wait(sink, 1)
+        ((_, completion, error),) = await ends.wait(1)
+    assert record.outcome == "cancelled"
+    assert 0 < record.usage.completion_tokens < 40
+    assert completion is None
+    assert isinstance(error, GeneratorExit)
 
 
 async def test_a_sync_request_ends_too(make_router: MakeRouter, sink: RecordSink) -> None:

@@ -60,8 +60,9 @@ class BudgetHolds:
                 self._held.popitem(last=False)
 
     async def finish(self, guard: BudgetGuard, record: CallRecord) -> None:
-        """Settle the oldest open reservation of ``record``'s request at its cost (a failed call
-        releases it); nothing when the request holds none."""
+        """Settle the oldest open reservation of ``record``'s request at its cost (a stream its
+        reader stopped at the tokens it received; a failed call releases it); nothing when the
+        request holds none."""
         with self._lock:
             queue = self._held.get(record.request_id)
             reservation = queue.popleft() if queue else None
@@ -69,7 +70,7 @@ class BudgetHolds:
                 del self._held[record.request_id]
         if reservation is None:
             return
-        if record.outcome == "ok":
+        if record.outcome == "ok" or record.outcome == "cancelled":
             await guard.settle(reservation, record.cost_usd)
         else:
             await guard.release(reservation)

@@ -24,6 +24,7 @@ The seams for budgets and other per-request policies, in call order:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -52,8 +53,9 @@ from modelmuxer_litellm.cards import (
 )
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.lifecycle import OpenRequests, end_on_stream_error, fresh_slot
+from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot
 from modelmuxer_litellm.recorder import CallRecorder
+from modelmuxer_litellm.records import STOPPED_BY_READER
 from modelmuxer_litellm.requests import routing_request
 from modelmuxer_litellm.routing_info import (
     METADATA_KEY,
@@ -62,6 +64,7 @@ from modelmuxer_litellm.routing_info import (
     request_metadata,
 )
 from modelmuxer_litellm.selection import DeploymentSelector
+from modelmuxer_litellm.streams import StreamWatch, watch_stream
 
 __all__ = ["AUTO_GROUP", "ROUTING_KEY", "STRATEGY_KEY", "ModelMuxerCallback"]
 
@@ -114,6 +117,8 @@ class ModelMuxerCallback(CustomLogger):
         self._lock = threading.Lock()
         self._recorder = CallRecorder(self._owns_id, self._card_by_id)
         self._holds = BudgetHolds()
+        #: tasks settling the budgets of abandoned streams (kept until done)
+        self._settling: set[asyncio.Task[None]] = set()
         self._budget_guard: tuple[BudgetGuard | None] | None = None  # looked up once
         self._open_requests: OpenRequests | None = None
         #: the loop sync ``router.completion`` calls run on (set by ``register``)
@@ -429,13 +434,63 @@ class ModelMuxerCallback(CustomLogger):
             ending.failed_in_slot(error)
 
     def stream_returned(self, stream: object, request_ids: Sequence[str]) -> None:
-        """The Router call in progress returned ``stream`` for the requests ``request_ids``:
-        if reading it raises to the caller, they end with that error (LiteLLM no longer
-        retries; a success ends them through its success event, as for any answer)."""
+        """The Router call in progress returned ``stream`` for the requests ``request_ids``
+        (:mod:`modelmuxer_litellm.streams`). If reading it raises to the reader, they end with
+        that error (LiteLLM no longer retries); if the reader closes or drops it before its
+        end, the call is recorded with the tokens received so far (outcome ``cancelled``), its
+        budget reservation settled at that cost, and they end as the core's streams do when
+        their reader stops (``GeneratorExit``). A stream that ends is LiteLLM's to report."""
         ending = self._ending() if self._selector is not None else None
-        if ending is not None and request_ids:
-            ids = tuple(request_ids)
-            end_on_stream_error(stream, lambda error: ending.failed_all(ids, error))
+        ids = tuple(request_ids) if ending is not None else ()
+        loop = asyncio.get_running_loop()
+
+        def on_error(error: BaseException) -> None:
+            if ending is not None:
+                ending.failed_all(ids, error)
+
+        def on_abandon(abandoned: Any) -> None:
+            self._stream_abandoned(abandoned, ids, loop)
+
+        watch_stream(stream, StreamWatch(on_error, on_abandon))
+
+    def _stream_abandoned(
+        self, stream: Any, request_ids: tuple[str, ...], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        kwargs = getattr(getattr(stream, "logging_obj", None), "model_call_details", None)
+        record = None
+        if is_mapping(kwargs):
+            answer = _partial_answer(stream, kwargs)
+            started = kwargs.get("start_time")  # LiteLLM's times are naive local ones
+            record = self._record(kwargs, answer, started, datetime.now(), "cancelled")
+        ending = self._ending() if self._selector is not None else None
+        if ending is not None:
+            ids = request_ids or ((record.request_id,) if record is not None else ())
+            ending.failed_all(ids, GeneratorExit(STOPPED_BY_READER))
+        if record is not None and self._guard() is not None:
+            self._settle_soon(loop, record)
+
+    def _settle_soon(self, loop: asyncio.AbstractEventLoop, record: CallRecord) -> None:
+        """Settle ``record``'s reservation on ``loop`` (a stream is dropped in any thread)."""
+
+        def start() -> None:
+            task = loop.create_task(self._finish(record))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        try:
+            if running is loop:
+                start()
+            else:
+                loop.call_soon_threadsafe(start)
+        except RuntimeError:  # the loop is closed: the reservation's lease will reclaim it
+            log.warning(
+                "modelmuxer_litellm: the loop of an abandoned stream is closed; its budget "
+                "reservation is left to its lease"
+            )
 
     # -- records (LiteLLM's logging events) -----------------------------------------------------
 
@@ -488,6 +543,26 @@ class ModelMuxerCallback(CustomLogger):
             await self._holds.finish(guard, record)
         except Exception:  # the store is down: the reservation's lease will reclaim it
             log.exception("modelmuxer_litellm: could not settle a budget reservation")
+
+
+def _partial_answer(stream: Any, kwargs: Mapping[str, Any]) -> object:
+    """What ``stream`` answered before its reader stopped, with usage: LiteLLM's
+    ``stream_chunk_builder`` over the chunks received (usage the provider sent, else counted);
+    with no chunk, the prompt's tokens alone (the provider read it)."""
+    import litellm
+
+    chunks = getattr(stream, "chunks", None)
+    messages = kwargs.get("messages")
+    try:
+        if isinstance(chunks, list) and chunks:
+            built = litellm.stream_chunk_builder(chunks, messages=messages)
+            if built is not None:
+                return built
+        prompt = litellm.token_counter(model=str(kwargs.get("model") or ""), messages=messages)
+    except Exception:  # an answer LiteLLM cannot rebuild: recorded without usage
+        log.exception("modelmuxer_litellm: cannot count the tokens of an abandoned stream")
+        return None
+    return {"usage": {"prompt_tokens": prompt, "completion_tokens": 0}}
 
 
 def _hidden_params(response: object) -> object:

@@ -12,9 +12,9 @@ span) hear of it then. Through a LiteLLM Router, LiteLLM makes the calls; a requ
   ``modelmuxer_request_start``): LiteLLM may retry a refused request, so the refusal alone
   does not end it.
 
-A streamed request that fails while its caller reads the chunks ends with the error the
-stream raises to the caller (:func:`end_on_stream_error`): a failure LiteLLM takes over from
-(a retry or a fallback spliced into the stream) does not reach the caller and does not end it.
+A streamed request ends too when its stream raises an error to its reader, or its reader
+stops it early (:mod:`modelmuxer_litellm.streams`): a failure LiteLLM takes over from (a retry
+or a fallback spliced into the stream) does not reach the reader and does not end it.
 
 A failed attempt LiteLLM retries or falls back from does not end the request; it is listed in
 the answer's ``attempts`` and its cost counted. All of this costs nothing while no plugin
@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -45,7 +45,6 @@ __all__ = [
     "RequestSlot",
     "answer_of",
     "close_slot",
-    "end_on_stream_error",
     "fresh_slot",
     "open_slot",
 ]
@@ -177,78 +176,6 @@ class OpenRequests:
             notify(self._hook, ctx=ctx, completion=completion, error=error)
         except Exception:  # the listeners must not raise; if one does, LiteLLM's call is not its
             log.exception("modelmuxer_litellm: a modelmuxer_request_end listener raised")
-
-
-#: the attribute of a stream holding what to call when it raises (see end_on_stream_error)
-_ON_ERROR: Final = "_modelmuxer_on_error"
-#: per stream class, its subclass that reports errors
-_ENDING_TYPES: dict[type, type] = {}
-
-
-def _ending_type(kind: type) -> type:
-    """``kind`` with an ``__anext__`` that, when it raises (not at the stream's end), calls the
-    stream's ``_ON_ERROR`` callable once (logging what that raises), then re-raises. No new
-    fields: same layout, so an instance's class can be switched to it."""
-    found = _ENDING_TYPES.get(kind)
-    if found is not None:
-        return found
-    anext_of = kind.__anext__  # type: ignore[attr-defined]
-
-    async def __anext__(self: Any) -> Any:
-        try:
-            return await anext_of(self)
-        except StopAsyncIteration:
-            raise
-        except BaseException as exc:
-            on_error = self.__dict__.pop(_ON_ERROR, None)
-            if on_error is not None:
-                try:
-                    on_error(exc)
-                except Exception:  # the caller gets the stream's error, not the reporter's
-                    log.exception("modelmuxer_litellm: ending a failed stream's request raised")
-            raise
-
-    found = type(
-        kind.__name__,
-        (kind,),
-        {
-            "__anext__": __anext__,
-            "__slots__": (),
-            "__module__": kind.__module__,
-            "__qualname__": kind.__qualname__,
-            "__doc__": kind.__doc__,
-        },
-    )
-    _ENDING_TYPES[kind] = found
-    return found
-
-
-def end_on_stream_error(stream: object, on_error: Callable[[BaseException], None]) -> bool:
-    """Have ``stream`` (what ``Router.acompletion(stream=True)`` returned) call
-    ``on_error(exc)`` when reading it raises ``exc`` to the caller; ``False`` when it cannot.
-
-    The stream stays the object LiteLLM made, with its attributes and its type (``isinstance``
-    checks, LiteLLM's proxy, ``stream_chunk_builder``): its class is switched to a subclass of
-    its own class that only wraps ``__anext__``. A stream whose class this cannot be done to (no
-    ``__anext__``, no instance ``__dict__``, an iterator other than itself) is left as it is.
-    """
-    kind = type(stream)
-    if (
-        getattr(kind, "__anext__", None) is None
-        or getattr(kind, "__aiter__", None) is None
-        or not hasattr(stream, "__dict__")
-    ):
-        return False
-    try:
-        if stream.__aiter__() is not stream:  # type: ignore[attr-defined]
-            return False
-        stream.__dict__[_ON_ERROR] = on_error
-        stream.__class__ = _ending_type(kind)
-    except Exception:  # a class that refuses: the stream keeps working, unwatched
-        stream.__dict__.pop(_ON_ERROR, None)
-        log.debug("modelmuxer_litellm: cannot watch a %s for errors", kind.__qualname__)
-        return False
-    return True
 
 
 def _attempt(record: CallRecord, outcome: Literal["accepted", "failed"]) -> Attempt:

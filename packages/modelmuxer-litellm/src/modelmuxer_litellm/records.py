@@ -16,7 +16,11 @@ from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
 from modelmuxer.types._trusted import built
 from modelmuxer_litellm.routing_info import RoutingInfo, is_mapping
 
-__all__ = ["build_record", "field_of", "request_id_of", "usage_of"]
+__all__ = ["STOPPED_BY_READER", "build_record", "field_of", "request_id_of", "usage_of"]
+
+#: the error of the record of a stream its reader closed or dropped before its end (as the
+#: core's: the reader's stop reaches a stream as ``GeneratorExit``)
+STOPPED_BY_READER: Final = "GeneratorExit: the reader stopped the stream before its end"
 
 
 _NO_USAGE: Final = Usage()  # frozen: one for every failed call
@@ -134,21 +138,25 @@ def build_record(
     ended = _as_datetime(end_time)
     streamed = bool(kwargs.get("stream"))
     usage = _NO_USAGE
-    if outcome == "ok":
+    # a stream its reader stopped: the tokens so far (``response`` is built from its chunks)
+    answered = outcome == "ok" or outcome == "cancelled"
+    if answered:
         usage = usage_of(kwargs.get("complete_streaming_response") or response)
     if card is not None:
         cost = card.cost_usd(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         provider = card.provider
     else:
         raw_cost = kwargs.get("response_cost")
-        cost = float(raw_cost) if isinstance(raw_cost, int | float) and outcome == "ok" else 0.0
+        cost = float(raw_cost) if isinstance(raw_cost, int | float) and answered else 0.0
         provider = str(kwargs.get("custom_llm_provider") or "unknown")
     ttft = None
     first_token = kwargs.get("completion_start_time")
-    if streamed and first_token is not None and outcome == "ok":
+    if streamed and first_token is not None and answered:
         ttft = _seconds(started, _as_datetime(first_token))
     error = None
-    if outcome != "ok":
+    if outcome == "cancelled":
+        error = STOPPED_BY_READER
+    elif outcome != "ok":
         exc = kwargs.get("exception") or response
         error = scrub_secrets(f"{type(exc).__name__}: {exc}", _keys(kwargs))[:2000]
     fields: dict[str, Any] = {

@@ -131,7 +131,7 @@ def _add_callback(callback: ModelMuxerCallback) -> None:
 def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
     """``router.acompletion``, telling ``callback`` when it raises: the requests ModelMuxer
     routed inside the call then end with the error (LiteLLM gave up on them). A stream it
-    returns tells ``callback`` too, if reading it raises to the caller."""
+    returns is watched for the ends only its reader sees (an error, an early stop)."""
     acompletion = router.acompletion
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -144,7 +144,7 @@ def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
             raise
         finally:
             close_slot(token)
-        if slot is not None and slot.request_ids and kwargs.get("stream"):
+        if slot is not None and kwargs.get("stream"):
             callback.stream_returned(result, slot.request_ids)
         return result
 
@@ -174,5 +174,10 @@ async def _chunks(
     acompletion: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> AsyncIterator[Any]:
     stream = await acompletion(*args, **kwargs)
-    async for chunk in stream:
-        yield chunk
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:  # a reader that stops early closes the stream now, not at garbage collection
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -324,6 +324,25 @@ async def test_a_stream_its_reader_stops_is_recorded_settled_and_ended(
     assert (len(sink.records), len(ends.ended)) == (1, 1)
 
 
+async def test_a_stream_closed_before_it_was_read_is_recorded_with_its_prompt(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    ends = Ends()
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(chunk_delay_s=0.05))
+        router, _ = make_router([_served(server, "unread")], plugins=[ends])
+        stream = await router.acompletion(model="chat", messages=EASY, stream=True)
+        await stream.aclose()
+        (record,) = await wait(sink, 1)
+        ((_, completion, error),) = await ends.wait(1)
+    assert record.outcome == "cancelled"
+    assert record.usage.prompt_tokens > 0  # the provider read the prompt
+    assert record.usage.completion_tokens <= 2  # what LiteLLM read ahead, if anything
+    assert record.cost_usd > 0
+    assert completion is None
+    assert isinstance(error, GeneratorExit)
+
+
 async def test_a_sync_reader_that_stops_early_is_recorded_too(
     make_router: MakeRouter, sink: RecordSink
 ) -> None:

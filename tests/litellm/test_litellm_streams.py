@@ -191,3 +191,17 @@ def test_classes_made_per_call_do_not_pile_up() -> None:
         kind = type("PerCall", (Stream,), {})
         assert watch_stream(kind([]), Seen().watch())
     assert len(streams._SUBCLASSES) <= streams._MAX_SUBCLASSES
+
+
+def test_streams_are_watched_from_many_threads_at_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    kinds = [type(f"Kind{i}", (Stream,), {}) for i in range(2 * streams._MAX_SUBCLASSES)]
+
+    def watch(i: int) -> bool:
+        stream = kinds[i % len(kinds)]([])
+        return watch_stream(stream, Seen().watch()) and isinstance(stream, kinds[i % len(kinds)])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(watch, range(4000)))
+    assert len(streams._SUBCLASSES) <= streams._MAX_SUBCLASSES

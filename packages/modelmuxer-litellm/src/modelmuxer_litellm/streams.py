@@ -17,6 +17,7 @@ field.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ _WATCHING: Final = "_modelmuxer_watching"
 #: before 1.110 defines its Router's stream class inside the call, one per stream)
 _SUBCLASSES: OrderedDict[type, type] = OrderedDict()
 _MAX_SUBCLASSES: Final = 64
+#: streams are watched on any loop's thread (the sync bridge's too)
+_LOCK: Final = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +68,11 @@ def _report(what: Callable[[Any], None], argument: Any) -> None:
 def _subclass(kind: type) -> type:
     """``kind`` with ``__anext__``, ``aclose`` and ``__del__`` that report to the stream's
     watch; no new fields (same layout, so an instance's class can be switched to it)."""
-    found = _SUBCLASSES.get(kind)
-    if found is not None:
-        _SUBCLASSES.move_to_end(kind, last=False)
-        return found
+    with _LOCK:
+        found = _SUBCLASSES.get(kind)
+        if found is not None:
+            _SUBCLASSES.move_to_end(kind, last=False)
+            return found
     anext_of = kind.__anext__  # type: ignore[attr-defined]
     aclose_of = getattr(kind, "aclose", None)
     del_of = getattr(kind, "__del__", None)
@@ -113,10 +117,11 @@ def _subclass(kind: type) -> type:
             "__doc__": kind.__doc__,
         },
     )
-    _SUBCLASSES[kind] = found
-    _SUBCLASSES.move_to_end(kind, last=False)
-    while len(_SUBCLASSES) > _MAX_SUBCLASSES:
-        _SUBCLASSES.popitem(last=True)
+    with _LOCK:
+        _SUBCLASSES[kind] = found  # two threads making one: either serves
+        _SUBCLASSES.move_to_end(kind, last=False)
+        while len(_SUBCLASSES) > _MAX_SUBCLASSES:
+            _SUBCLASSES.popitem(last=True)
     return found
 
 

@@ -371,6 +371,44 @@ async def test_a_sync_reader_that_stops_early_is_recorded_too(
     assert isinstance(error, GeneratorExit)
 
 
+@pytest.mark.parametrize("client", ["reads_all", "goes_away"])
+async def test_the_proxy_streaming_hook_watches_the_stream(
+    make_router: MakeRouter, sink: RecordSink, client: str
+) -> None:
+    """As the proxy runs it: its pre-call hook opens the slot, its router (no ``register``
+    wrapper) returns the stream, and the client reads it through the callback's iterator hook."""
+    from modelmuxer_litellm.lifecycle import fresh_slot
+
+    ends = Ends()
+    text = " ".join(f"word{i}" for i in range(40))
+    async with FaultServer() as server:
+        server.script("gpt-4o-mini", Fault(text=text, chunk_delay_s=0.005))
+        router, callback = make_router([_served(server, "proxied")], plugins=[ends])
+        fresh_slot()
+        stream = await router.acompletion.__wrapped__(model="chat", messages=EASY, stream=True)
+        relayed = callback.async_post_call_streaming_iterator_hook(None, stream, {})
+        if client == "reads_all":
+            chunks = [chunk async for chunk in relayed]
+        else:
+            chunks = [await anext(relayed) for _ in range(3)]
+            await relayed.aclose()  # what the proxy does when its client disconnects
+        (record,) = await wait(sink, 1)
+        ((ctx, completion, error),) = await ends.wait(1)
+    assert chunks
+    assert ctx.request.request_id == record.request_id
+    if client == "reads_all":
+        assert record.outcome == "ok"
+        assert completion is not None
+        assert completion.text == text
+    else:
+        assert record.outcome == "cancelled"
+        assert 0 < record.usage.completion_tokens < 40
+        assert completion is None
+        assert isinstance(error, GeneratorExit)
+    await flush_litellm_logging()
+    assert (len(sink.records), len(ends.ended)) == (1, 1)
+
+
 async def test_a_sync_request_ends_too(make_router: MakeRouter, sink: RecordSink) -> None:
     ends = Ends()
     router, _ = make_router([deployment("mini", "chat", CHEAP, answer="sync")], plugins=[ends])

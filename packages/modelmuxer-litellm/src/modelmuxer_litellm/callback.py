@@ -15,9 +15,10 @@ The seams for budgets and other per-request policies, in call order:
    :class:`~modelmuxer.budgets.BudgetGuard` plugin): the chosen deployment's worst case is
    reserved before LiteLLM sends the request (a refusal is a
    :class:`~modelmuxer.errors.BudgetExceeded`), and settled at the call's cost (released on a
-   failure) when LiteLLM reports it;
+   failure) when LiteLLM reports it, or when its reader stops its stream early;
 4. :meth:`ModelMuxerCallback.after_call`, once per finished call (success or failure, streamed or
-   not), with its priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``);
+   not, a stream its reader stopped included: :mod:`modelmuxer_litellm.streams`), with its
+   priced :class:`~modelmuxer.types.CallRecord` (broadcasts ``modelmuxer_record``);
 5. ``modelmuxer_request_end``, once per request, with its answer or the error LiteLLM gave up
    with (:mod:`modelmuxer_litellm.lifecycle`): the audit log, request metrics and logs.
 """
@@ -29,7 +30,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -53,7 +54,7 @@ from modelmuxer_litellm.cards import (
 )
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot
+from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, slot_request_ids
 from modelmuxer_litellm.recorder import CallRecorder
 from modelmuxer_litellm.records import STOPPED_BY_READER
 from modelmuxer_litellm.requests import routing_request
@@ -425,6 +426,29 @@ class ModelMuxerCallback(CustomLogger):
             ending.failed(str(routed["request_id"]), original_exception)
         else:
             ending.failed_in_slot(original_exception)
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
+    ) -> AsyncGenerator[Any, None]:
+        """The proxy's hook around a streamed answer: the stream is watched as ``register``'s
+        are (:meth:`stream_returned`), so a client that disconnects mid-stream has its call
+        recorded (``cancelled``) and charged, and its request ended."""
+        if self._selector is not None:
+            routed = (request_metadata(request_data) or {}).get(METADATA_KEY)
+            if is_mapping(routed) and routed.get("request_id"):
+                ids: Sequence[str] = (str(routed["request_id"]),)
+            else:
+                ids = slot_request_ids()
+            self.stream_returned(response, ids)
+        finished = False
+        try:
+            async for chunk in response:
+                yield chunk
+            finished = True
+        finally:
+            aclose = None if finished else getattr(response, "aclose", None)
+            if aclose is not None:  # the client went away: the stream is abandoned now
+                await aclose()
 
     def request_failed(self, error: BaseException) -> None:
         """The Router call in progress (``register``'s wrapper of ``acompletion``) raised

@@ -47,6 +47,7 @@ __all__ = [
     "close_slot",
     "fresh_slot",
     "open_slot",
+    "slot_request_ids",
 ]
 
 log = logging.getLogger("modelmuxer_litellm")
@@ -78,6 +79,12 @@ def open_slot() -> tuple[RequestSlot | None, Any]:
 def fresh_slot() -> None:
     """A new slot for the rest of this context (the proxy's request, from its pre-call hook)."""
     _SLOT.set(RequestSlot())
+
+
+def slot_request_ids() -> tuple[str, ...]:
+    """The ids of the requests routed in this context's slot (none without a slot)."""
+    slot = _SLOT.get()
+    return tuple(slot.request_ids) if slot is not None else ()
 
 
 def close_slot(token: Any) -> None:

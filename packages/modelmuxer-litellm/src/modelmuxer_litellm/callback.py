@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -65,7 +66,7 @@ from modelmuxer_litellm.routing_info import (
     request_metadata,
 )
 from modelmuxer_litellm.selection import DeploymentSelector
-from modelmuxer_litellm.streams import StreamWatch, watch_stream
+from modelmuxer_litellm.streams import StreamWatch, relay, watch_stream
 
 __all__ = ["AUTO_GROUP", "ROUTING_KEY", "STRATEGY_KEY", "ModelMuxerCallback"]
 
@@ -419,13 +420,8 @@ class ModelMuxerCallback(CustomLogger):
         """The proxy's hook for a request that failed (LiteLLM gave up on it, or it was refused):
         ends it with its error."""
         ending = self._ending() if self._selector is not None else None
-        if ending is None:
-            return
-        routed = (request_metadata(request_data) or {}).get(METADATA_KEY)
-        if is_mapping(routed) and routed.get("request_id"):
-            ending.failed(str(routed["request_id"]), original_exception)
-        else:
-            ending.failed_in_slot(original_exception)
+        if ending is not None:
+            ending.failed_all(_proxy_request_ids(request_data), original_exception)
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
@@ -434,21 +430,10 @@ class ModelMuxerCallback(CustomLogger):
         are (:meth:`stream_returned`), so a client that disconnects mid-stream has its call
         recorded (``cancelled``) and charged, and its request ended."""
         if self._selector is not None:
-            routed = (request_metadata(request_data) or {}).get(METADATA_KEY)
-            if is_mapping(routed) and routed.get("request_id"):
-                ids: Sequence[str] = (str(routed["request_id"]),)
-            else:
-                ids = slot_request_ids()
-            self.stream_returned(response, ids)
-        finished = False
-        try:
-            async for chunk in response:
+            self.stream_returned(response, _proxy_request_ids(request_data))
+        async with aclosing(relay(response)) as chunks:  # a client that goes away closes it
+            async for chunk in chunks:
                 yield chunk
-            finished = True
-        finally:
-            aclose = None if finished else getattr(response, "aclose", None)
-            if aclose is not None:  # the client went away: the stream is abandoned now
-                await aclose()
 
     def request_failed(self, error: BaseException) -> None:
         """The Router call in progress (``register``'s wrapper of ``acompletion``) raised
@@ -567,6 +552,15 @@ class ModelMuxerCallback(CustomLogger):
             await self._holds.finish(guard, record)
         except Exception:  # the store is down: the reservation's lease will reclaim it
             log.exception("modelmuxer_litellm: could not settle a budget reservation")
+
+
+def _proxy_request_ids(request_data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The requests a proxy request routed: the one its metadata names, else those of the
+    slot its pre-call hook opened."""
+    routed = (request_metadata(request_data) or {}).get(METADATA_KEY)
+    if is_mapping(routed) and routed.get("request_id"):
+        return (str(routed["request_id"]),)
+    return slot_request_ids()
 
 
 def _partial_answer(stream: Any, kwargs: Mapping[str, Any]) -> object:

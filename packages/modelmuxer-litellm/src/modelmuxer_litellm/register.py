@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from modelmuxer import Muxer
@@ -10,6 +11,7 @@ from modelmuxer.pipeline import SyncBridge
 from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
 from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, original_deployments
 from modelmuxer_litellm.lifecycle import close_slot, open_slot
+from modelmuxer_litellm.streams import relay
 
 __all__ = ["register", "unregister"]
 
@@ -173,11 +175,6 @@ def _route_sync_calls(router: Any, callback: ModelMuxerCallback) -> Any:
 async def _chunks(
     acompletion: Any, args: Sequence[Any], kwargs: Mapping[str, Any]
 ) -> AsyncIterator[Any]:
-    stream = await acompletion(*args, **kwargs)
-    try:
-        async for chunk in stream:
+    async with aclosing(relay(await acompletion(*args, **kwargs))) as chunks:
+        async for chunk in chunks:
             yield chunk
-    finally:  # a reader that stops early closes the stream now, not at garbage collection
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -19,11 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["StreamWatch", "watch_stream"]
+__all__ = ["StreamWatch", "relay", "watch_stream"]
 
 log = logging.getLogger("modelmuxer_litellm")
 
@@ -148,3 +148,17 @@ def watch_stream(stream: object, watch: StreamWatch) -> bool:
         log.debug("modelmuxer_litellm: cannot watch a %s", kind.__qualname__)
         return False
     return True
+
+
+async def relay(stream: Any) -> AsyncGenerator[Any, None]:
+    """``stream``'s chunks; closed (``aclose``) as soon as the relay is closed before the
+    stream's end, so a reader's early stop reaches the stream at once, not at collection."""
+    finished = False
+    try:
+        async for chunk in stream:
+            yield chunk
+        finished = True
+    finally:
+        aclose = None if finished else getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

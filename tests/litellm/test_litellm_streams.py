@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import Iterable
 
 import pytest
@@ -205,3 +206,26 @@ def test_streams_are_watched_from_many_threads_at_once() -> None:
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(watch, range(4000)))
     assert len(streams._SUBCLASSES) <= streams._MAX_SUBCLASSES
+
+
+async def test_call_on_loop_runs_now_on_its_loop_and_on_the_loops_thread_from_another() -> None:
+    loop = asyncio.get_running_loop()
+    threads: list[int] = []
+    assert streams.call_on_loop(loop, lambda: threads.append(threading.get_ident()))
+    assert threads == [threading.get_ident()]  # on the loop's own thread: at once
+    assert await asyncio.to_thread(
+        streams.call_on_loop, loop, lambda: threads.append(threading.get_ident())
+    )
+    for _ in range(10):
+        if len(threads) == 2:
+            break
+        await asyncio.sleep(0)
+    assert threads == [threading.get_ident()] * 2  # from another thread: run by the loop
+
+
+def test_call_on_loop_says_so_when_the_loop_is_closed() -> None:
+    loop = asyncio.new_event_loop()
+    loop.close()
+    ran: list[str] = []
+    assert not streams.call_on_loop(loop, lambda: ran.append("never"))
+    assert ran == []

@@ -66,7 +66,13 @@ from modelmuxer_litellm.routing_info import (
     request_metadata,
 )
 from modelmuxer_litellm.selection import DeploymentSelector
-from modelmuxer_litellm.streams import StreamWatch, relay, watch_stream
+from modelmuxer_litellm.streams import (
+    StreamWatch,
+    call_on_loop,
+    partial_answer,
+    relay,
+    watch_stream,
+)
 
 __all__ = ["AUTO_GROUP", "ROUTING_KEY", "STRATEGY_KEY", "ModelMuxerCallback"]
 
@@ -468,7 +474,7 @@ class ModelMuxerCallback(CustomLogger):
         kwargs = getattr(getattr(stream, "logging_obj", None), "model_call_details", None)
         record = None
         if is_mapping(kwargs):
-            answer = _partial_answer(stream, kwargs)
+            answer = partial_answer(stream, kwargs)
             started = kwargs.get("start_time")  # LiteLLM's times are naive local ones
             record = self._record(kwargs, answer, started, datetime.now(), "cancelled")
         ending = self._ending() if self._selector is not None else None
@@ -486,16 +492,7 @@ class ModelMuxerCallback(CustomLogger):
             self._settling.add(task)
             task.add_done_callback(self._settling.discard)
 
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        try:
-            if running is loop:
-                start()
-            else:
-                loop.call_soon_threadsafe(start)
-        except RuntimeError:  # the loop is closed: the reservation's lease will reclaim it
+        if not call_on_loop(loop, start):  # the lease will reclaim the reservation
             log.warning(
                 "modelmuxer_litellm: the loop of an abandoned stream is closed; its budget "
                 "reservation is left to its lease"
@@ -561,26 +558,6 @@ def _proxy_request_ids(request_data: Mapping[str, Any]) -> tuple[str, ...]:
     if is_mapping(routed) and routed.get("request_id"):
         return (str(routed["request_id"]),)
     return slot_request_ids()
-
-
-def _partial_answer(stream: Any, kwargs: Mapping[str, Any]) -> object:
-    """What ``stream`` answered before its reader stopped, with usage: LiteLLM's
-    ``stream_chunk_builder`` over the chunks received (usage the provider sent, else counted);
-    with no chunk, the prompt's tokens alone (the provider read it)."""
-    import litellm
-
-    chunks = getattr(stream, "chunks", None)
-    messages = kwargs.get("messages")
-    try:
-        if isinstance(chunks, list) and chunks:
-            built = litellm.stream_chunk_builder(chunks, messages=messages)
-            if built is not None:
-                return built
-        prompt = litellm.token_counter(model=str(kwargs.get("model") or ""), messages=messages)
-    except Exception:  # an answer LiteLLM cannot rebuild: recorded without usage
-        log.exception("modelmuxer_litellm: cannot count the tokens of an abandoned stream")
-        return None
-    return {"usage": {"prompt_tokens": prompt, "completion_tokens": 0}}
 
 
 def _hidden_params(response: object) -> object:

@@ -12,18 +12,22 @@ The stream stays the object LiteLLM made, with its attributes and its type (``is
 checks, LiteLLM's proxy, ``stream_chunk_builder`` keep working): its class is switched to a
 subclass of its own class that wraps ``__anext__``, ``aclose`` and ``__del__``, and adds no
 field.
+
+:func:`partial_answer` rebuilds what an abandoned stream answered, for its record;
+:func:`call_on_loop` runs its follow-up (settling the budget) on the loop it was read on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["StreamWatch", "relay", "watch_stream"]
+__all__ = ["StreamWatch", "call_on_loop", "partial_answer", "relay", "watch_stream"]
 
 log = logging.getLogger("modelmuxer_litellm")
 
@@ -162,3 +166,41 @@ async def relay(stream: Any) -> AsyncGenerator[Any, None]:
         aclose = None if finished else getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def partial_answer(stream: Any, kwargs: Mapping[str, Any]) -> object:
+    """What ``stream`` answered before its reader stopped, with usage: LiteLLM's
+    ``stream_chunk_builder`` over the chunks received (usage the provider sent, else counted);
+    with no chunk, the prompt's tokens alone (the provider read it)."""
+    import litellm
+
+    chunks = getattr(stream, "chunks", None)
+    messages = kwargs.get("messages")
+    try:
+        if isinstance(chunks, list) and chunks:
+            built = litellm.stream_chunk_builder(chunks, messages=messages)
+            if built is not None:
+                return built
+        prompt = litellm.token_counter(model=str(kwargs.get("model") or ""), messages=messages)
+    except Exception:  # an answer LiteLLM cannot rebuild: recorded without usage
+        log.exception("modelmuxer_litellm: cannot count the tokens of an abandoned stream")
+        return None
+    return {"usage": {"prompt_tokens": prompt, "completion_tokens": 0}}
+
+
+def call_on_loop(loop: asyncio.AbstractEventLoop, function: Callable[[], None]) -> bool:
+    """Call ``function`` on ``loop``: now when this thread runs ``loop``, else soon, in the
+    loop's thread (a stream is dropped, and its end reported, in whatever thread collects it).
+    ``False`` when ``loop`` is closed and ``function`` will never run."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    try:
+        if running is loop:
+            function()
+        else:
+            loop.call_soon_threadsafe(function)
+    except RuntimeError:
+        return False
+    return True

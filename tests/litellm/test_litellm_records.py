@@ -9,6 +9,8 @@ from _litellm_support import wait_for_records as wait
 from modelmuxer.catalog import lookup_model
 from modelmuxer.types import CallRecord, Identity
 from modelmuxer_litellm import ROUTING_KEY
+from modelmuxer_litellm.recorder import CallRecorder
+from modelmuxer_litellm.routing_info import METADATA_KEY, RoutingInfo
 
 pytestmark = pytest.mark.litellm
 
@@ -322,3 +324,39 @@ def test_local_times_around_every_dst_change_of_a_year_convert_as_astimezone_doe
         monkeypatch.delenv("TZ")
         time.tzset()
         records._OFFSETS.clear()
+
+
+def test_the_proxys_report_of_a_departed_clients_stream_is_a_cancelled_call() -> None:
+    """When its client disconnects mid-stream, the LiteLLM proxy reports the answer streamed so
+    far as a success, with ``client_disconnected`` in a ``metadata`` it adds beside the
+    request's: a ``cancelled`` call of the request ModelMuxer routed, reported once."""
+    recorder = CallRecorder(owns=lambda _: True, card_by_id=lambda _: None)
+    info = RoutingInfo(
+        request_id="req-1",
+        group="chat",
+        deployment="mini",
+        strategy="hybrid",
+        reason="mini: the cheapest",
+        identity=Identity(user="ann"),
+    )
+    recorder.memo.remember(info)
+    kwargs = {
+        "litellm_call_id": "call-1",
+        "stream": True,
+        "response_cost": 0.002,
+        "metadata": {"client_disconnected": True},
+        "litellm_params": {
+            "model_info": {"id": "mini"},
+            "metadata": {METADATA_KEY: info.to_metadata()},
+        },
+    }
+    partial = {"usage": {"prompt_tokens": 9, "completion_tokens": 4}}
+    record = recorder.record(kwargs, partial, None, None, "ok")
+    assert record is not None
+    assert (record.request_id, record.strategy, record.outcome) == ("req-1", "hybrid", "cancelled")
+    assert (record.usage.prompt_tokens, record.usage.completion_tokens) == (9, 4)
+    assert record.cost_usd == pytest.approx(0.002)
+    assert record.identity.user == "ann"
+    assert recorder.record(kwargs, partial, None, None, "ok") is None  # once per call
+    kwargs = {**kwargs, "litellm_call_id": "call-2", "metadata": {}}
+    assert recorder.record(kwargs, partial, None, None, "ok").outcome == "ok"  # type: ignore[union-attr]

@@ -273,10 +273,12 @@ async def _settled(guard: BudgetGuard) -> BudgetState:
     raise AssertionError(f"the reservation was not settled: {state}")
 
 
-@pytest.mark.parametrize("stop", ["aclose", "drop"])
+@pytest.mark.parametrize("stop", ["aclose", "drop", "cancel"])
 async def test_a_stream_its_reader_stops_is_recorded_settled_and_ended(
     make_router: MakeRouter, sink: RecordSink, stop: str
 ) -> None:
+    """The reader stops after three chunks: closes the stream, drops it, or is cancelled while
+    it waits for the fourth (a timeout; the proxy's reader when its client goes away)."""
     guard = BudgetGuard(
         MemoryBudgetStore(),
         [Budget(scope="org", subject="*", period="day", limit_usd=Decimal("1"))],
@@ -285,7 +287,8 @@ async def test_a_stream_its_reader_stops_is_recorded_settled_and_ended(
     ends = Ends()
     text = " ".join(f"word{i}" for i in range(40))
     async with FaultServer() as server:
-        server.script("gpt-4o-mini", Fault(text=text, chunk_delay_s=0.005))
+        delay = 0.2 if stop == "cancel" else 0.005  # the fourth chunk well after the timeout
+        server.script("gpt-4o-mini", Fault(text=text, chunk_delay_s=delay))
         router, callback = make_router([_served(server, "long")], plugins=[ends, guard])
 
         async def read_three() -> list[str]:
@@ -299,7 +302,11 @@ async def test_a_stream_its_reader_stops_is_recorded_settled_and_ended(
                     break
             if stop == "aclose":
                 await stream.aclose()
-            return got  # "drop": the stream goes with this frame
+            elif stop == "cancel":
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(0.02):
+                        await anext(stream)
+            return got  # "drop", "cancel": the stream goes with this frame
 
         got = await read_three()
         gc.collect()

@@ -129,13 +129,25 @@ async def test_a_stream_dropped_before_its_end_is_reported_abandoned() -> None:
     assert seen.errors == []
 
 
-async def test_a_cancelled_read_is_reported_like_any_error() -> None:
-    cancelled = asyncio.CancelledError()
-    stream, seen = Stream([cancelled]), Seen()
+async def test_a_cancelled_read_is_the_reader_stopping() -> None:
+    """A reader cancelled while it waits for a chunk (the proxy's, when its client goes away)
+    stopped reading: abandoned, once, and the cancellation goes on."""
+    stream, seen = Stream([1, asyncio.CancelledError(), 2]), Seen()
     assert watch_stream(stream, seen.watch())
     with pytest.raises(asyncio.CancelledError):
         await read(stream)
-    assert seen.errors == [cancelled]
+    await stream.aclose()  # the proxy closes it after
+    assert seen.abandoned == [stream]
+    assert seen.errors == []
+
+
+async def test_without_an_abandon_report_a_cancelled_read_is_an_error() -> None:
+    cancelled = asyncio.CancelledError()
+    stream, errors = Stream([cancelled]), list[BaseException]()
+    assert watch_stream(stream, StreamWatch(errors.append))
+    with pytest.raises(asyncio.CancelledError):
+        await read(stream)
+    assert errors == [cancelled]
 
 
 def test_the_stream_keeps_its_type_and_attributes() -> None:

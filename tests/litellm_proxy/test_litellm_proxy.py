@@ -7,12 +7,15 @@ the official ``openai`` client.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +25,7 @@ from typing import Any
 
 import pytest
 from _audit_support import fetch_audit
+from _fault_server import KEY_VALUE, Fault, FaultServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "litellm_proxy"
 MASTER_KEY = "sk-modelmuxer-proxy-test"
@@ -77,11 +81,10 @@ def audit_url(proxy_tmp: Path) -> str:
     return f"sqlite+aiosqlite:///{proxy_tmp / 'audit.db'}"
 
 
-@pytest.fixture(scope="module")
-def proxy(proxy_tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
-    """The proxy's base URL and the file its ModelMuxer callback writes records to."""
+def _start_proxy(config_dir: Path, tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
+    """The proxy of ``config_dir/config.yaml``, with the ModelMuxer callback writing its records
+    to a file in ``tmp``: its base URL and that file."""
     cli = _proxy_cli()
-    tmp = proxy_tmp
     records, log = tmp / "records.jsonl", tmp / "proxy.log"
     port = _free_port()
     env = {
@@ -95,7 +98,7 @@ def proxy(proxy_tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
     }
     command = [str(cli), "--config", "config.yaml", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=EXAMPLE, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(command, cwd=config_dir, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(process, url, log)
@@ -107,6 +110,13 @@ def proxy(proxy_tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def proxy(proxy_tmp: Path, audit_url: str) -> Iterator[tuple[str, Path]]:
+    """The example's proxy: its base URL and the file its ModelMuxer callback writes records
+    to."""
+    yield from _start_proxy(EXAMPLE, proxy_tmp, audit_url)
 
 
 def _records(path: Path, count: int) -> list[dict[str, Any]]:
@@ -199,3 +209,98 @@ def test_the_proxy_audits_every_request_answered_or_refused(
     )
     assert answered["cost_usd"] > 0
     assert (refused["outcome"], refused["model"], refused["cost_usd"]) == ("error", None, 0)
+
+
+#: the slow deployment's answer, streamed a word a chunk
+SLOW_TEXT = " ".join(f"word{i}" for i in range(60))
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[FaultServer]:
+    """A fault server on 127.0.0.1 that streams ``SLOW_TEXT`` slowly (a tenth of a second a
+    chunk), served from a thread of its own (the proxy is another process)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="slow-server", daemon=True)
+    thread.start()
+    server = asyncio.run_coroutine_threadsafe(FaultServer().start(), loop).result(10)
+    server.always("gpt-4o-mini", Fault(text=SLOW_TEXT, chunk_delay_s=0.1))
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def slow_proxy(
+    tmp_path_factory: pytest.TempPathFactory, slow_server: FaultServer
+) -> Iterator[tuple[str, Path, str]]:
+    """A proxy whose one deployment streams from ``slow_server``, with the example's callback:
+    its base URL, its records file and its audit log's URL."""
+    tmp = tmp_path_factory.mktemp("litellm-proxy-slow")
+    shutil.copy(EXAMPLE / "modelmuxer_callback.py", tmp)
+    (tmp / "config.yaml").write_text(
+        json.dumps(  # JSON is YAML
+            {
+                "model_list": [
+                    {
+                        "model_name": "slow",
+                        "litellm_params": {
+                            "model": "openai/gpt-4o-mini",
+                            "api_base": slow_server.url,
+                            "api_key": KEY_VALUE,
+                        },
+                        "model_info": {"id": "slow-mini"},
+                    }
+                ],
+                "litellm_settings": {"callbacks": "modelmuxer_callback.modelmuxer"},
+                "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+            }
+        )
+    )
+    audit = f"sqlite+aiosqlite:///{tmp / 'audit.db'}"
+    for url, records in _start_proxy(tmp, tmp, audit):
+        yield url, records, audit
+
+
+def test_a_client_that_disconnects_mid_stream_is_recorded_and_its_request_ended(
+    slow_proxy: tuple[str, Path, str],
+) -> None:
+    """A real client goes away after three chunks of a slow stream: the proxy stops relaying
+    it, and the callback records the call as cancelled with the tokens streamed so far, and
+    ends (audits) its request."""
+    import httpx
+
+    url, records_file, audit = slow_proxy
+    body = {"model": "slow", "messages": EASY, "stream": True, "user": "leaver"}
+    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+    chunks = 0
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("POST", f"{url}/v1/chat/completions", json=body, headers=headers) as answer,
+    ):
+        assert answer.status_code == 200
+        for line in answer.iter_lines():
+            if line.startswith("data: {"):
+                chunks += 1
+                if chunks == 3:
+                    break  # leaving the block closes the connection mid-stream
+    (record,) = _records(records_file, 1)
+    assert (record["model"], record["streamed"], record["outcome"]) == (
+        "slow-mini",
+        True,
+        "cancelled",
+    )
+    assert 0 < record["usage"]["completion_tokens"] < 60
+    assert record["cost_usd"] > 0
+    row = _audited(audit, {"leaver"})["leaver"]
+    assert (row["request_id"], row["outcome"], row["models"]) == (
+        record["request_id"],
+        "cancelled",
+        ["slow-mini"],
+    )
+    assert float(row["cost_usd"]) == pytest.approx(record["cost_usd"])
+    time.sleep(1)  # the proxy's own report of the partial answer comes after: not counted twice
+    assert len(_records(records_file, 1)) == 1

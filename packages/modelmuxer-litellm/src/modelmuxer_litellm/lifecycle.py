@@ -38,7 +38,7 @@ from modelmuxer.backends.litellm_backend import finish_reason
 from modelmuxer.context import RequestContext
 from modelmuxer.plugins import notify
 from modelmuxer.types import Attempt, CallRecord, Completion, Decision, FunctionCall, ToolCall
-from modelmuxer_litellm.records import field_of
+from modelmuxer_litellm.records import STOPPED_BY_READER, field_of
 
 __all__ = [
     "OpenRequests",
@@ -139,16 +139,20 @@ class OpenRequests:
 
     def call_ended(self, record: CallRecord, response: object, kwargs: Mapping[str, Any]) -> None:
         """LiteLLM reported a call of an open request: a success ends the request with its
-        answer; a failure is an attempt (LiteLLM may retry or fall back)."""
+        answer; a stream its reader stopped (``cancelled``) ends it as the core's streams end
+        then (``GeneratorExit``); a failure is an attempt (LiteLLM may retry or fall back)."""
         with self._lock:
             entry = self._open.get(record.request_id)
             if entry is None:
                 return
-            if record.outcome != "ok":
+            if record.outcome != "ok" and record.outcome != "cancelled":
                 entry.attempts.append(_attempt(record, "failed"))
                 entry.spent += record.cost_usd
                 return
             del self._open[record.request_id]
+        if record.outcome == "cancelled":
+            self._end(entry.ctx, None, GeneratorExit(STOPPED_BY_READER))
+            return
         try:
             answer = kwargs.get("complete_streaming_response") or response
             completion = _completion(entry, record, answer)

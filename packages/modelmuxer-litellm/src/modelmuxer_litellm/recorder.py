@@ -12,7 +12,13 @@ from modelmuxer.types import CallOutcome, CallRecord, ModelCard
 from modelmuxer_litellm.cards import origin_id
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
 from modelmuxer_litellm.records import build_record, request_id_of
-from modelmuxer_litellm.routing_info import RoutingInfo, RoutingMemo, is_mapping, request_metadata
+from modelmuxer_litellm.routing_info import (
+    RoutingInfo,
+    RoutingMemo,
+    client_disconnected,
+    is_mapping,
+    routed_metadata,
+)
 
 __all__ = ["CallRecorder"]
 
@@ -56,6 +62,8 @@ class CallRecorder:
         deployment = origin_id({"model_info": model_info})
         if not self._owns(deployment):
             return None
+        if outcome == "ok" and client_disconnected(kwargs):
+            outcome = "cancelled"  # the proxy's report of what a departed client was sent
         info = _routing_info(kwargs, deployment, self.memo)
         attempt = self._first_report(
             str(kwargs.get("litellm_call_id") or id(kwargs)), info.request_id
@@ -93,7 +101,7 @@ class CallRecorder:
 
 def _routing_info(kwargs: Mapping[str, Any], deployment: str, memo: RoutingMemo) -> RoutingInfo:
     """What ModelMuxer decided for the call's request, as it applies to ``deployment``."""
-    metadata = request_metadata(kwargs) or {}
+    metadata = routed_metadata(kwargs) or {}
     info = memo.lookup(metadata)
     if info is None:  # not routed by ModelMuxer (a sync call left to LiteLLM)
         return RoutingInfo(

@@ -17,7 +17,15 @@ from typing import Any, Final, TypeGuard
 
 from modelmuxer.types import Decision, Identity
 
-__all__ = ["METADATA_KEY", "RoutingInfo", "RoutingMemo", "is_mapping", "request_metadata"]
+__all__ = [
+    "METADATA_KEY",
+    "RoutingInfo",
+    "RoutingMemo",
+    "client_disconnected",
+    "is_mapping",
+    "request_metadata",
+    "routed_metadata",
+]
 
 #: The metadata key ModelMuxer writes its decision under.
 METADATA_KEY: Final = "modelmuxer"
@@ -51,6 +59,35 @@ def request_metadata(kwargs: Mapping[str, Any]) -> MutableMapping[str, Any] | No
             if type(found) is dict or isinstance(found, MutableMapping):
                 return found
     return None
+
+
+def _metadata_dicts(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every metadata dict of the call kwargs, in :func:`request_metadata`'s order."""
+    found: list[Mapping[str, Any]] = []
+    for source in (kwargs, kwargs.get("litellm_params")):
+        if is_mapping(source):
+            found.extend(m for name in _METADATA_NAMES if is_mapping(m := source.get(name)))
+    return found
+
+
+def routed_metadata(kwargs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The metadata dict of a reported call that holds ModelMuxer's decision, else
+    :func:`request_metadata`'s. LiteLLM's logging kwargs may carry more than one: the proxy,
+    when its client disconnects mid-stream, adds a ``metadata`` of its own beside the
+    request's (in ``litellm_params``) before it reports the partial answer."""
+    plain = request_metadata(kwargs)
+    if plain is not None and METADATA_KEY in plain:
+        return plain
+    for metadata in _metadata_dicts(kwargs):
+        if METADATA_KEY in metadata:
+            return metadata
+    return plain
+
+
+def client_disconnected(kwargs: Mapping[str, Any]) -> bool:
+    """Whether the LiteLLM proxy marked the call as one whose client disconnected before the
+    end of its stream (it then reports the answer streamed so far as a success)."""
+    return any(m.get("client_disconnected") is True for m in _metadata_dicts(kwargs))
 
 
 @dataclass(frozen=True, slots=True)

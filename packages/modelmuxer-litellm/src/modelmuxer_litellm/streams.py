@@ -4,7 +4,8 @@ LiteLLM reports a streamed call when its stream ends (its last chunk read) or fa
 LiteLLM. Two ends reach only the reader: an error the stream raises to the reader (LiteLLM
 retries a stream that breaks before its first chunk and may splice a fallback into a stream
 that breaks later; what it does not take over is raised to the reader), and a reader that stops
-early (closes the stream, or drops it). :func:`watch_stream` has a stream tell ModelMuxer of
+early (closes the stream, drops it, or is cancelled while it waits for a chunk, as the LiteLLM
+proxy's reader is when its client disconnects). :func:`watch_stream` has a stream tell ModelMuxer of
 both, so the request ends (``modelmuxer_request_end``) and an abandoned call is recorded with
 the tokens received so far, as the core pipeline does for its own streams.
 
@@ -46,8 +47,11 @@ _LOCK: Final = threading.Lock()
 @dataclass(frozen=True, slots=True)
 class StreamWatch:
     """What a watched stream calls, at most once and only one of them: ``on_error(exc)`` when
-    reading it raises ``exc`` to the reader; ``on_abandon(stream)`` when it is closed
-    (``aclose``) or collected before its end. Neither is called once the stream has ended."""
+    reading it raises ``exc`` to the reader; ``on_abandon(stream)`` when its reader stops
+    before its end: closes it (``aclose``), drops it (collected), or is cancelled while waiting
+    for a chunk (the LiteLLM proxy's reader, when its client disconnects; a task cancelled by
+    a timeout). Neither is called once the stream has ended. Without ``on_abandon``, a
+    cancelled read is reported to ``on_error``."""
 
     on_error: Callable[[BaseException], None]
     on_abandon: Callable[[Any], None] | None = None
@@ -86,6 +90,13 @@ def _subclass(kind: type) -> type:
             return await anext_of(self)
         except StopAsyncIteration:
             _take(self)  # ended: LiteLLM reports it
+            raise
+        except asyncio.CancelledError as exc:  # the reader's task was cancelled: it stopped
+            watch = _take(self)
+            if watch is not None and watch.on_abandon is not None:
+                _report(watch.on_abandon, self)
+            elif watch is not None:
+                _report(watch.on_error, exc)
             raise
         except BaseException as exc:
             watch = _take(self)

@@ -21,6 +21,7 @@ from langchain_core.tools import tool
 
 from langchain_modelmuxer import ChatModelMuxer, wrap
 from modelmuxer import hookimpl
+from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import CallRecord
 
 MakeChat = Callable[..., ChatModelMuxer]  # the make_chat fixture (tests/langchain/conftest.py)
@@ -250,6 +251,11 @@ def test_an_invalid_tool_call_is_reported_not_dropped_or_emptied(make_chat: Make
     assert (call["name"], call["args"], call["id"]) == ("get_weather", '{"city": "Par', "c1")
     assert call["error"]
     assert answer.response_metadata["finish_reason"] == "tool_calls"
+
+
+def test_tool_choice_naming_no_offered_tool_is_a_clear_error(make_chat: MakeChat) -> None:
+    with pytest.raises(InvalidRequest, match=r"'lookup'.*get_weather"):
+        make_chat().bind_tools([get_weather], tool_choice="lookup")
 
 
 def test_tools_need_a_tool_capable_candidate(make_chat: MakeChat) -> None:

@@ -47,6 +47,7 @@ from langchain_modelmuxer.structured import StructuredMethod, structured_runnabl
 from modelmuxer import Muxer, Request
 from modelmuxer.analysis.tokens import estimate_tokens
 from modelmuxer.config import MuxerSettings
+from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import Completion, RoutingOptions, StreamChunk
 
 __all__ = ["ChatModelMuxer"]
@@ -58,6 +59,8 @@ _REQUEST_KEYS = frozenset({"identity", "request_id"})
 #: Fields of this model that are routing options, and the call kwargs that set routing options.
 _ROUTING_FIELDS = ("strategy", "quality_target", "cost_weight", "model")
 _ROUTING_KWARGS = _ROUTING_KEYS | frozenset(_ROUTING_FIELDS)
+#: ``tool_choice`` strings that are not a tool's name.
+_TOOL_CHOICE_WORDS = ["auto", "none", "any", "required"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -351,11 +354,18 @@ class ChatModelMuxer(BaseChatModel):
         """Offer ``tools`` to the model; only tool-capable candidates are then eligible.
 
         ``tool_choice``: ``"auto"``, ``"none"``, ``"any"`` / ``"required"`` / ``True`` (some
-        tool must be called), or a tool's name (that tool must be called).
+        tool must be called), or a tool's name (that tool must be called; a name no tool has
+        raises :class:`~modelmuxer.errors.InvalidRequest`).
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if tool_choice is True and len(formatted) == 1:  # LangChain: True forces the one tool
-            tool_choice = formatted[0]["function"]["name"]
+        names = [tool["function"]["name"] for tool in formatted]
+        if tool_choice is True and len(names) == 1:  # LangChain: True forces the one tool
+            tool_choice = names[0]
+        if isinstance(tool_choice, str) and tool_choice not in _TOOL_CHOICE_WORDS + names:
+            raise InvalidRequest(
+                f"tool_choice names {tool_choice!r}, but the tools are {names}",
+                field="tool_choice",
+            )
         choice = tool_choice_to_muxer(tool_choice)
         if choice is not None:
             kwargs["tool_choice"] = choice

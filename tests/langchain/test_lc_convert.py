@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages.tool import invalid_tool_call
 
 from langchain_modelmuxer.convert import (
     to_lc_messages,
@@ -65,3 +66,20 @@ def test_tool_choice(lc: object, muxer: object) -> None:
     assert tool_choice_to_muxer(lc) == muxer
     if isinstance(muxer, dict):
         assert tool_choice_to_lc(muxer) == lc
+
+
+def test_invalid_tool_calls_keep_their_turn_and_raw_arguments() -> None:
+    bad = invalid_tool_call(name="add", args='{"a": 1', id="c1", error="bad JSON")
+    history = [
+        HumanMessage("add one"),
+        AIMessage("", invalid_tool_calls=[bad]),
+        ToolMessage("error: the arguments were not JSON", tool_call_id="c1", status="error"),
+    ]
+    dicts = to_muxer_messages(history)
+    assert [d["role"] for d in dicts] == ["user", "assistant", "tool"]  # no orphan tool reply
+    assert dicts[1]["tool_calls"][0]["id"] == "c1"
+    assert dicts[1]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a": 1'}
+    back = to_lc_messages(Message.model_validate(d) for d in dicts)
+    assert back[1].tool_calls == []  # type: ignore[attr-defined]
+    (again,) = back[1].invalid_tool_calls  # type: ignore[attr-defined]
+    assert (again["name"], again["args"], again["id"]) == ("add", '{"a": 1', "c1")

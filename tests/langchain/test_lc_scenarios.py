@@ -13,6 +13,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages.tool import invalid_tool_call
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField, RunnableLambda, RunnableParallel
@@ -20,6 +21,7 @@ from langchain_core.tools import tool
 
 from langchain_modelmuxer import ChatModelMuxer, wrap
 from modelmuxer import hookimpl
+from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import CallRecord
 
 MakeChat = Callable[..., ChatModelMuxer]  # the make_chat fixture (tests/langchain/conftest.py)
@@ -228,6 +230,32 @@ def test_tool_choice_names_a_tool(make_chat: MakeChat) -> None:
 
     chat = make_chat().bind_tools([get_weather, lookup], tool_choice="lookup")
     assert chat.invoke("What's the weather in Paris?").tool_calls[0]["name"] == "lookup"
+
+
+class _ToolFake(GenericFakeChatModel):
+    """A fake chat model that takes tools (and ignores them)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+def test_an_invalid_tool_call_is_reported_not_dropped_or_emptied(make_chat: MakeChat) -> None:
+    bad = invalid_tool_call(name="get_weather", args='{"city": "Par', id="c1", error="bad JSON")
+    fake = _ToolFake(messages=itertools.cycle([AIMessage("", invalid_tool_calls=[bad])]))
+    chat = make_chat(
+        models=[wrap(fake, id="fake", input_price_per_mtok=0, output_price_per_mtok=0)]
+    )
+    answer = chat.bind_tools([get_weather]).invoke("What's the weather in Paris?")
+    assert answer.tool_calls == []  # not called with empty arguments
+    (call,) = answer.invalid_tool_calls
+    assert (call["name"], call["args"], call["id"]) == ("get_weather", '{"city": "Par', "c1")
+    assert call["error"]
+    assert answer.response_metadata["finish_reason"] == "tool_calls"
+
+
+def test_tool_choice_naming_no_offered_tool_is_a_clear_error(make_chat: MakeChat) -> None:
+    with pytest.raises(InvalidRequest, match=r"'lookup'.*get_weather"):
+        make_chat().bind_tools([get_weather], tool_choice="lookup")
 
 
 def test_tools_need_a_tool_capable_candidate(make_chat: MakeChat) -> None:

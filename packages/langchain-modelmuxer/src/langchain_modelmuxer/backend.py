@@ -121,7 +121,9 @@ class LangChainBackend:
             message = AIMessage(content=str(getattr(message, "content", message)))
         content = message.content
         text = content if isinstance(content, str) else message.text  # (what .text returns)
-        tool_calls = tool_calls_to_muxer(message) if message.tool_calls else []
+        tool_calls = (
+            tool_calls_to_muxer(message) if message.tool_calls or message.invalid_tool_calls else []
+        )
         usage = usage_from_lc(message.usage_metadata) or _estimate(call, text)
         finish = "tool_calls" if tool_calls else _finish(message.response_metadata)
         return ModelResponse(

@@ -8,15 +8,15 @@ streaming, callbacks and tracing keep working, and every call goes through one
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from contextlib import aclosing, closing, contextmanager, suppress
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, model_validator
@@ -36,15 +36,22 @@ from langchain_modelmuxer.convert import (
     tool_choice_to_muxer,
 )
 from langchain_modelmuxer.identity import identity_from, tags_from
+from langchain_modelmuxer.runs import (
+    RunManager,
+    handing_over,
+    run_for,
+    stream_run,
+    with_run_id,
+)
 from langchain_modelmuxer.structured import StructuredMethod, structured_runnable
 from modelmuxer import Muxer, Request
 from modelmuxer.analysis.tokens import estimate_tokens
 from modelmuxer.config import MuxerSettings
+from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import Completion, RoutingOptions, StreamChunk
 
 __all__ = ["ChatModelMuxer"]
 
-_RunManager = AsyncCallbackManagerForLLMRun | CallbackManagerForLLMRun
 #: Call kwargs that are routing options or request fields, not generation parameters.
 _ROUTING_KEYS = frozenset({"allow", "deny", "max_cost_usd"})
 #: (``tags`` and ``metadata`` are LangChain's own: they come through the run, see ``_request``.)
@@ -52,6 +59,8 @@ _REQUEST_KEYS = frozenset({"identity", "request_id"})
 #: Fields of this model that are routing options, and the call kwargs that set routing options.
 _ROUTING_FIELDS = ("strategy", "quality_target", "cost_weight", "model")
 _ROUTING_KWARGS = _ROUTING_KEYS | frozenset(_ROUTING_FIELDS)
+#: ``tool_choice`` strings that are not a tool's name.
+_TOOL_CHOICE_WORDS = ["auto", "none", "any", "required"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -232,10 +241,12 @@ class ChatModelMuxer(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        request = self._request(messages, stop, run_manager, kwargs)
-        with _scope(run_manager, messages, request):
+        run = run_manager if run_manager is not None else stream_run(self)
+        request = self._request(messages, stop, run, kwargs)
+        with _scope(run, messages, request):
             for chunk in self._muxer.stream(request):
                 generation = _generation_chunk(chunk)
+                # (LangChain reports the tokens itself when it gives no run manager)
                 if run_manager is not None and generation.text:
                     run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
@@ -247,13 +258,88 @@ class ChatModelMuxer(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        request = self._request(messages, stop, run_manager, kwargs)
-        with _scope(run_manager, messages, request):
+        run = run_manager if run_manager is not None else stream_run(self)
+        request = self._request(messages, stop, run, kwargs)
+        with _scope(run, messages, request):
             async for chunk in self._muxer.astream(request):
                 generation = _generation_chunk(chunk)
                 if run_manager is not None and generation.text:
                     await run_manager.on_llm_new_token(generation.text, chunk=generation)
                 yield generation
+
+    # -- the run a stream belongs to (see langchain_modelmuxer.runs) ---------------------------
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """LangChain's ``stream``, with its run handed to :meth:`_stream` (identity, tags,
+        wrapped models' runs as children)."""
+        config = with_run_id(config)
+        stream = cast(
+            "Generator[AIMessageChunk, None, None]",  # (LangChain annotates it as an Iterator)
+            super().stream(input, config, stop=stop, **kwargs),
+        )
+        with closing(stream) as chunks:
+            with handing_over(self, run_for(self, config, is_async=False)):
+                first = next(chunks, None)  # LangChain opens the run and starts _stream
+            if first is None:
+                return
+            yield first
+            yield from chunks
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """LangChain's ``astream``, with its run handed to :meth:`_astream`."""
+        config = with_run_id(config)
+        stream = cast(
+            "AsyncGenerator[AIMessageChunk, None]",
+            super().astream(input, config, stop=stop, **kwargs),
+        )
+        async with aclosing(stream) as chunks:
+            with handing_over(self, run_for(self, config, is_async=True)):
+                first = await anext(chunks, None)  # LangChain opens the run, starts _astream
+            if first is None:
+                return
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+    def _generate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """LangChain's, with ``run_manager`` handed to :meth:`_stream` when it streams."""
+        with handing_over(self, run_manager):
+            return super()._generate_with_cache(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
+
+    async def _agenerate_with_cache(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        """LangChain's, with ``run_manager`` handed to :meth:`_astream` when it streams."""
+        with handing_over(self, run_manager):
+            return await super()._agenerate_with_cache(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            )
 
     # -- tools and structured output --------------------------------------------------------------
 
@@ -268,11 +354,18 @@ class ChatModelMuxer(BaseChatModel):
         """Offer ``tools`` to the model; only tool-capable candidates are then eligible.
 
         ``tool_choice``: ``"auto"``, ``"none"``, ``"any"`` / ``"required"`` / ``True`` (some
-        tool must be called), or a tool's name (that tool must be called).
+        tool must be called), or a tool's name (that tool must be called; a name no tool has
+        raises :class:`~modelmuxer.errors.InvalidRequest`).
         """
         formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
-        if tool_choice is True and len(formatted) == 1:  # LangChain: True forces the one tool
-            tool_choice = formatted[0]["function"]["name"]
+        names = [tool["function"]["name"] for tool in formatted]
+        if tool_choice is True and len(names) == 1:  # LangChain: True forces the one tool
+            tool_choice = names[0]
+        if isinstance(tool_choice, str) and tool_choice not in _TOOL_CHOICE_WORDS + names:
+            raise InvalidRequest(
+                f"tool_choice names {tool_choice!r}, but the tools are {names}",
+                field="tool_choice",
+            )
         choice = tool_choice_to_muxer(tool_choice)
         if choice is not None:
             kwargs["tool_choice"] = choice
@@ -299,7 +392,7 @@ class ChatModelMuxer(BaseChatModel):
         self,
         messages: list[BaseMessage],
         stop: list[str] | None,
-        run_manager: _RunManager | None,
+        run_manager: RunManager | None,
         kwargs: dict[str, Any],
     ) -> Request:
         routing = self._routing(kwargs)
@@ -384,7 +477,7 @@ def _generation_chunk(chunk: StreamChunk) -> ChatGenerationChunk:
 
 @contextmanager
 def _scope(
-    run_manager: _RunManager | None, messages: Sequence[BaseMessage], request: Request
+    run_manager: RunManager | None, messages: Sequence[BaseMessage], request: Request
 ) -> Iterator[None]:
     """Hand the run and the caller's messages to the ``langchain`` backend for this call."""
     token = CURRENT_CALL.set(CallScope(run_manager, messages, request.messages))

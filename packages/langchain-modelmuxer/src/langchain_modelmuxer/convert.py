@@ -2,7 +2,7 @@
 
 LangChain -> ModelMuxer: :func:`to_muxer_messages` (messages as OpenAI-shaped dicts, validated once
 by the muxer), :func:`tool_choice_to_muxer`. ModelMuxer -> LangChain: :func:`to_ai_message`,
-:func:`to_lc_messages`, :func:`usage_metadata`, :func:`tool_call_chunks`.
+:func:`to_lc_messages`, :func:`lc_tool_calls`, :func:`usage_metadata`, :func:`tool_call_chunks`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from langchain_core.messages import (
     ChatMessage,
     FunctionMessage,
     HumanMessage,
+    InvalidToolCall,
     SystemMessage,
     ToolCall,
     ToolCallChunk,
     ToolMessage,
 )
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
+from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 from modelmuxer.errors import InvalidRequest
 from modelmuxer.types import Completion, Message, ToolCallDelta, Usage
@@ -32,6 +34,7 @@ from modelmuxer.types import ToolCall as MuxerToolCall
 __all__ = [
     "completion_metadata",
     "final_chunk",
+    "lc_tool_calls",
     "to_ai_message",
     "to_lc_messages",
     "to_muxer_messages",
@@ -70,8 +73,10 @@ def _message(message: BaseMessage) -> dict[str, Any] | None:
         text = _text(message.content)
         if text:
             entry["content"] = text
-        if message.tool_calls:
-            entry["tool_calls"] = [_tool_call(tc) for tc in message.tool_calls]
+        calls = [_tool_call(tc) for tc in message.tool_calls]
+        calls += [_invalid_tool_call(tc) for tc in message.invalid_tool_calls if tc.get("name")]
+        if calls:
+            entry["tool_calls"] = calls
         elif not text:
             return None
     elif isinstance(message, ToolMessage):
@@ -103,6 +108,16 @@ def _tool_call(tc: ToolCall) -> dict[str, Any]:
         "id": tc.get("id") or f"call_{tc['name']}",
         "type": "function",
         "function": {"name": tc["name"], "arguments": json.dumps(tc["args"], ensure_ascii=False)},
+    }
+
+
+def _invalid_tool_call(tc: InvalidToolCall) -> dict[str, Any]:
+    """A call whose arguments did not parse, with the arguments as the model wrote them (as
+    LangChain's provider models send it back), so the tool message answering it keeps its turn."""
+    return {
+        "id": tc.get("id") or f"call_{tc['name']}",
+        "type": "function",
+        "function": {"name": tc["name"], "arguments": tc.get("args") or ""},
     }
 
 
@@ -203,19 +218,38 @@ def to_lc_messages(messages: Iterable[Message]) -> list[BaseMessage]:
         elif message.role == "tool":
             out.append(ToolMessage(content=content, tool_call_id=message.tool_call_id or ""))
         else:
-            calls = [
-                ToolCall(name=tc.function.name, args=_args(tc), id=tc.id, type="tool_call")
-                for tc in message.tool_calls or ()
-            ]
-            out.append(AIMessage(content=content, tool_calls=calls, name=message.name))
+            calls, invalid = lc_tool_calls(message.tool_calls or ())
+            out.append(
+                AIMessage(
+                    content=content,
+                    tool_calls=calls,
+                    invalid_tool_calls=invalid,
+                    name=message.name,
+                )
+            )
     return out
 
 
-def _args(tc: MuxerToolCall) -> dict[str, Any]:
-    try:
-        return tc.function.parsed_arguments()
-    except ValueError:
-        return {}
+def lc_tool_calls(
+    calls: Iterable[MuxerToolCall],
+) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Tool calls as LangChain's: parsed, and invalid ones (arguments that are not a JSON
+    object) with the model's raw arguments and the error, as LangChain's models report them."""
+    parsed: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for tc in calls:
+        try:
+            args = tc.function.parsed_arguments()
+        except ValueError as exc:
+            error = f"arguments are not a JSON object: {exc}"
+            invalid.append(
+                invalid_tool_call(
+                    name=tc.function.name, args=tc.function.arguments, id=tc.id, error=error
+                )
+            )
+        else:
+            parsed.append(tool_call(name=tc.function.name, args=args, id=tc.id))
+    return parsed, invalid
 
 
 def usage_metadata(usage: Usage) -> UsageMetadata:
@@ -243,8 +277,11 @@ def usage_from_lc(meta: UsageMetadata | None) -> Usage | None:
 
 
 def tool_calls_to_muxer(message: AIMessage) -> list[MuxerToolCall]:
-    """A LangChain answer's tool calls as the muxer's (arguments JSON-encoded)."""
-    return [MuxerToolCall.model_validate(_tool_call(tc)) for tc in message.tool_calls]
+    """A LangChain answer's tool calls as the muxer's (arguments JSON-encoded), invalid ones
+    included with their raw arguments."""
+    calls = [_tool_call(tc) for tc in message.tool_calls]
+    calls += [_invalid_tool_call(tc) for tc in message.invalid_tool_calls if tc.get("name")]
+    return [MuxerToolCall.model_validate(call) for call in calls]
 
 
 def completion_metadata(completion: Completion) -> dict[str, Any]:
@@ -268,11 +305,8 @@ def to_ai_message(completion: Completion) -> AIMessage:
         "usage_metadata": usage_metadata(completion.usage),
         "response_metadata": completion_metadata(completion),
     }
-    if completion.tool_calls:  # else AIMessage's default (validating an empty list costs)
-        fields["tool_calls"] = [
-            ToolCall(name=tc.function.name, args=_args(tc), id=tc.id, type="tool_call")
-            for tc in completion.tool_calls
-        ]
+    if completion.tool_calls:  # else AIMessage's defaults (validating empty lists costs)
+        fields["tool_calls"], fields["invalid_tool_calls"] = lc_tool_calls(completion.tool_calls)
     return AIMessage(content=completion.text, **fields)
 
 

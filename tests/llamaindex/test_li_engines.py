@@ -117,3 +117,15 @@ async def test_astructured_predict(global_llm: ModelMuxerLLM) -> None:
     prompt = PromptTemplate("Name a city in {country}.")
     city = await global_llm.astructured_predict(City, prompt, country="Japan")
     assert isinstance(city, City)
+
+
+async def test_streamed_structured_predict_ends_with_the_object(global_llm: ModelMuxerLLM) -> None:
+    # LlamaIndex reads streamed tool calls from message.additional_kwargs["tool_calls"]
+    prompt = PromptTemplate("Name a city in {country}.")
+    expected = global_llm.structured_predict(City, prompt, country="France").model_dump()
+    *_, last = global_llm.stream_structured_predict(City, prompt, country="France")
+    assert last.model_dump() == expected
+    partials = [
+        p async for p in await global_llm.astream_structured_predict(City, prompt, country="France")
+    ]
+    assert partials[-1].model_dump() == expected

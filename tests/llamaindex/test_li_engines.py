@@ -129,3 +129,12 @@ async def test_streamed_structured_predict_ends_with_the_object(global_llm: Mode
         p async for p in await global_llm.astream_structured_predict(City, prompt, country="France")
     ]
     assert partials[-1].model_dump() == expected
+
+
+def test_chat_engine_goes_on_after_an_empty_answer(make_llm: Any) -> None:
+    empty = {"offline": {"empty": True}}
+    llm = make_llm([{"id": "offline/openai/gpt-4o-mini", "deployment": {"extra": empty}}])
+    engine = SimpleChatEngine.from_defaults(llm=llm)
+    assert engine.chat("Hello").response == ""
+    engine.chat("Are you there?")  # the empty answer is in the history it sends
+    assert len(engine.chat_history) == 4

@@ -76,7 +76,9 @@ def to_messages(messages: Sequence[ChatMessage]) -> list[Message]:
 
     Tool-call blocks (and the legacy ``additional_kwargs["tool_calls"]``) become assistant
     ``tool_calls``; a tool message's ``additional_kwargs["tool_call_id"]`` ties its result to the
-    call. Empty system messages are dropped; unsupported blocks (audio, video, documents) raise
+    call. Empty system messages and assistant messages with neither text nor tool calls (an
+    empty answer kept in a chat history) carry nothing a model can use and are dropped (the
+    muxer rejects them); unsupported blocks (audio, video, documents) raise
     :class:`~modelmuxer.errors.InvalidRequest` naming the block.
     """
     out: list[Message] = []
@@ -111,6 +113,8 @@ def _message(message: ChatMessage, index: int) -> Message | None:
             role="tool", content=content or "", tool_call_id=call_id, name=extra.get("name")
         )
     if role == "assistant":
+        if not content and not calls:
+            return None
         return Message(role="assistant", content=content or None, tool_calls=calls or None)
     return Message(role=role, content=content)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import Document, MockEmbedding, VectorStoreIndex
 from llama_index.core.agent.workflow import AgentStream, FunctionAgent, ReActAgent, ToolCallResult
 from llama_index.core.bridge.pydantic import BaseModel
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -138,3 +138,13 @@ def test_chat_engine_goes_on_after_an_empty_answer(make_llm: Any) -> None:
     assert engine.chat("Hello").response == ""
     engine.chat("Are you there?")  # the empty answer is in the history it sends
     assert len(engine.chat_history) == 4
+
+
+def test_query_engine_over_a_model_whose_output_limit_is_its_window(make_llm: Any) -> None:
+    # as ollama/llama3 in litellm's price map: LlamaIndex reserves num_output of the window
+    card = {"id": "offline/openai/gpt-4o-mini", "context_window": 8192, "max_output_tokens": 8192}
+    llm = make_llm([card])
+    assert 0 < llm.metadata.num_output < llm.metadata.context_window
+    index = VectorStoreIndex.from_documents(DOCS, embed_model=MockEmbedding(embed_dim=8))
+    response = index.as_query_engine(llm=llm).query("Where is the Eiffel Tower?")
+    assert str(response)

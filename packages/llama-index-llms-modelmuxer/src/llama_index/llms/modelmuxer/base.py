@@ -136,12 +136,14 @@ class ModelMuxerLLM(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """Chat model; function calling when any candidate calls tools (tool requests only route
         to those); context window per ``context_window_policy``; output from ``max_tokens`` or
-        the smallest candidate limit."""
+        else the smallest candidate limit, at most half the window: LlamaIndex keeps
+        ``num_output`` tokens of the window free for the answer, and an output limit as large
+        as the window (some models have one) would leave no room for the prompt."""
         smallest, largest = self._windows
         window = smallest if self.context_window_policy == "smallest" else largest
         return LLMMetadata(
             context_window=window,
-            num_output=self.max_tokens or min(self._min_output, window),
+            num_output=self.max_tokens or min(self._min_output, window // 2),
             is_chat_model=True,
             is_function_calling_model=self._calls_tools,
             model_name=self._model_name,

@@ -124,6 +124,21 @@ def test_invalid_input_is_a_typed_error(llm: ModelMuxerLLM) -> None:
         llm.chat([ChatMessage(role="user", content="")])
 
 
+@pytest.mark.parametrize("prompt", ["", "   ", None])
+async def test_an_empty_or_missing_prompt_is_a_typed_error(llm: ModelMuxerLLM, prompt: Any) -> None:
+    with pytest.raises(InvalidRequest):
+        llm.complete(prompt)
+    with pytest.raises(InvalidRequest):
+        await llm.acomplete(prompt)
+    with pytest.raises(InvalidRequest):
+        list(llm.stream_complete(prompt))
+
+
+def test_a_message_that_is_not_a_chat_message_is_a_typed_error(llm: ModelMuxerLLM) -> None:
+    with pytest.raises(InvalidRequest, match=r"messages\.1: expected a LlamaIndex ChatMessage"):
+        llm.chat([QUESTION[0], {"role": "user", "content": "hi"}])  # type: ignore[list-item]
+
+
 def test_muxer_or_models_not_both(make_llm: MakeLLM) -> None:
     muxer = Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False)
     llm = ModelMuxerLLM(muxer=muxer)

@@ -38,8 +38,8 @@ from llama_index.llms.modelmuxer.convert import (
 )
 from modelmuxer import Muxer
 from modelmuxer.catalog import ModelLike
-from modelmuxer.errors import ConfigError
-from modelmuxer.types import Completion, GenerationParams, Identity, Message, StreamChunk
+from modelmuxer.errors import ConfigError, InvalidRequest
+from modelmuxer.types import Completion, GenerationParams, Identity, StreamChunk
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -344,8 +344,17 @@ def _tool_choice(choice: str | dict[str, Any] | None, required: bool) -> Any:
     return choice
 
 
-def _prompt(prompt: str) -> list[Message]:
-    return [Message(role="user", content=prompt)]
+def _prompt(prompt: object) -> str:
+    """The prompt of the completion methods, which the muxer sends as one user message.
+
+    Raises :class:`~modelmuxer.errors.InvalidRequest` for a prompt that is not a string; the
+    muxer raises it for an empty or blank one.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidRequest(
+            f"expected the prompt as a string, got {type(prompt).__name__}", field="prompt"
+        )
+    return prompt
 
 
 def _chat_response(completion: Completion) -> ChatResponse:

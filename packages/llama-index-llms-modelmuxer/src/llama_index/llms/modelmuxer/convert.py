@@ -76,13 +76,19 @@ def to_messages(messages: Sequence[ChatMessage]) -> list[Message]:
 
     Tool-call blocks (and the legacy ``additional_kwargs["tool_calls"]``) become assistant
     ``tool_calls``; a tool message's ``additional_kwargs["tool_call_id"]`` ties its result to the
-    call. Empty system messages and assistant messages with neither text nor tool calls (an
+    call. Anything but a ``ChatMessage`` raises :class:`~modelmuxer.errors.InvalidRequest`.
+    Empty system messages and assistant messages with neither text nor tool calls (an
     empty answer kept in a chat history) carry nothing a model can use and are dropped (the
     muxer rejects them); unsupported blocks (audio, video, documents) raise
     :class:`~modelmuxer.errors.InvalidRequest` naming the block.
     """
     out: list[Message] = []
     for index, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise InvalidRequest(
+                f"expected a LlamaIndex ChatMessage, got {type(message).__name__}",
+                field=f"messages.{index}",
+            )
         try:
             converted = _message(message, index)
         except ValidationError as exc:

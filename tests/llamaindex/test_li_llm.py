@@ -134,6 +134,13 @@ async def test_an_empty_or_missing_prompt_is_a_typed_error(llm: ModelMuxerLLM, p
         list(llm.stream_complete(prompt))
 
 
+@pytest.mark.parametrize(("option", "value"), [("tags", 5), ("metadata", "x"), ("identity", "u1")])
+def test_a_bad_call_option_is_a_typed_error(make_llm: MakeLLM, option: str, value: object) -> None:
+    llm = make_llm(tags=["rag"], request_metadata={"k": 1}, identity={"org": "acme"})
+    with pytest.raises(InvalidRequest, match=f"^{option}: expected"):
+        llm.chat(QUESTION, **{option: value})
+
+
 def test_a_message_that_is_not_a_chat_message_is_a_typed_error(llm: ModelMuxerLLM) -> None:
     with pytest.raises(InvalidRequest, match=r"messages\.1: expected a LlamaIndex ChatMessage"):
         llm.chat([QUESTION[0], {"role": "user", "content": "hi"}])  # type: ignore[list-item]

@@ -278,16 +278,12 @@ class ModelMuxerLLM(FunctionCallingLLM):
         identity = _merged_identity(self.identity, kwargs.get("identity"))
         if identity:
             out["identity"] = identity
-        tags = kwargs.get("tags")
+        tags = _merged_tags(self.tags, kwargs.get("tags"))
         if tags:
-            out["tags"] = {*self.tags, *([tags] if isinstance(tags, str) else tags)}
-        elif self.tags:
-            out["tags"] = self.tags
-        metadata = kwargs.get("metadata")
+            out["tags"] = tags
+        metadata = _merged_metadata(self.request_metadata, kwargs.get("metadata"))
         if metadata:
-            out["metadata"] = {**self.request_metadata, **metadata}
-        elif self.request_metadata:
-            out["metadata"] = self.request_metadata
+            out["metadata"] = metadata
         return out
 
 
@@ -334,6 +330,28 @@ def _merged_identity(base: Mapping[str, Any] | None, call: object) -> dict[str, 
     if not isinstance(call, Mapping):
         return call  # type: ignore[return-value]  # the muxer reports the bad type
     return {**(base or {}), **{k: v for k, v in call.items() if v is not None}}
+
+
+def _merged_tags(base: Sequence[str], call: object) -> object:
+    """The instance's tags plus the call's; a value that is no tag or tags is passed on as it
+    is, for the muxer to report as :class:`~modelmuxer.errors.InvalidRequest`."""
+    if not call:
+        return base
+    if isinstance(call, str):
+        return {*base, call}
+    if not isinstance(call, Iterable):
+        return call
+    return {*base, *call}
+
+
+def _merged_metadata(base: Mapping[str, Any], call: object) -> object:
+    """The instance's metadata updated by the call's; a value that is no mapping is passed on
+    as it is, for the muxer to report as :class:`~modelmuxer.errors.InvalidRequest`."""
+    if not call:
+        return base
+    if not isinstance(call, Mapping):
+        return call
+    return {**base, **call}
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, required: bool) -> Any:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ToolCallBlock
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation import get_dispatcher
@@ -19,9 +19,10 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
 from llama_index.llms.modelmuxer import ModelMuxerLLM
+from llama_index.llms.modelmuxer.convert import to_chat_message
 from modelmuxer import Muxer
 from modelmuxer.errors import ConfigError, InvalidRequest, UnknownModel
-from modelmuxer.types import Completion, Decision
+from modelmuxer.types import Completion, Decision, FunctionCall, ToolCall
 
 MakeLLM = Callable[..., ModelMuxerLLM]
 
@@ -219,14 +220,19 @@ def test_single_tool_call_unless_parallel(llm: ModelMuxerLLM) -> None:
             ToolCallBlock(tool_call_id="b", tool_name="y", tool_kwargs={}),
         ],
     )
-    from llama_index.core.base.llms.types import ChatResponse
-
     kept = llm._validate_chat_with_tools_response(ChatResponse(message=message.model_copy()), [])
     assert [s.tool_id for s in llm.get_tool_calls_from_response(kept)] == ["a"]
     both = llm._validate_chat_with_tools_response(
         ChatResponse(message=message), [], allow_parallel_tool_calls=True
     )
     assert len(llm.get_tool_calls_from_response(both)) == 2
+
+
+def test_single_tool_call_also_in_the_openai_shaped_calls(llm: ModelMuxerLLM) -> None:
+    calls = [ToolCall(id=i, function=FunctionCall(name=n, arguments="{}")) for i, n in ("ax", "by")]
+    response = ChatResponse(message=to_chat_message("", calls))
+    kept = llm._validate_chat_with_tools_response(response, [])
+    assert [c["id"] for c in kept.message.additional_kwargs["tool_calls"]] == ["a"]
 
 
 # -- instrumentation ------------------------------------------------------------------------------

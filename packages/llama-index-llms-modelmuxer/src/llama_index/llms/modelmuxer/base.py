@@ -239,15 +239,20 @@ class ModelMuxerLLM(FunctionCallingLLM):
         allow_parallel_tool_calls: bool = False,
         **kwargs: Any,
     ) -> ChatResponse:
-        """Keep only the first tool call unless parallel calls are allowed (as OpenAI's LLM)."""
+        """Keep only the first tool call unless parallel calls are allowed (as OpenAI's LLM):
+        in the message's blocks and in its ``additional_kwargs["tool_calls"]``."""
         if not allow_parallel_tool_calls:
-            blocks = response.message.blocks
+            message = response.message
+            blocks = message.blocks
             calls = [b for b in blocks if isinstance(b, ToolCallBlock)]
             if len(calls) > 1:
                 first = calls[0]
-                response.message.blocks = [
+                message.blocks = [
                     b for b in blocks if not isinstance(b, ToolCallBlock) or b is first
                 ]
+            shaped = message.additional_kwargs.get("tool_calls")
+            if isinstance(shaped, list) and len(shaped) > 1:
+                message.additional_kwargs = {**message.additional_kwargs, "tool_calls": shaped[:1]}
         return response
 
     def get_tool_calls_from_response(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import Document, MockEmbedding, VectorStoreIndex
 from llama_index.core.agent.workflow import AgentStream, FunctionAgent, ReActAgent, ToolCallResult
 from llama_index.core.bridge.pydantic import BaseModel
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -117,3 +117,34 @@ async def test_astructured_predict(global_llm: ModelMuxerLLM) -> None:
     prompt = PromptTemplate("Name a city in {country}.")
     city = await global_llm.astructured_predict(City, prompt, country="Japan")
     assert isinstance(city, City)
+
+
+async def test_streamed_structured_predict_ends_with_the_object(global_llm: ModelMuxerLLM) -> None:
+    # LlamaIndex reads streamed tool calls from message.additional_kwargs["tool_calls"]
+    prompt = PromptTemplate("Name a city in {country}.")
+    expected = global_llm.structured_predict(City, prompt, country="France").model_dump()
+    *_, last = global_llm.stream_structured_predict(City, prompt, country="France")
+    assert last.model_dump() == expected
+    partials = [
+        p async for p in await global_llm.astream_structured_predict(City, prompt, country="France")
+    ]
+    assert partials[-1].model_dump() == expected
+
+
+def test_chat_engine_goes_on_after_an_empty_answer(make_llm: Any) -> None:
+    empty = {"offline": {"empty": True}}
+    llm = make_llm([{"id": "offline/openai/gpt-4o-mini", "deployment": {"extra": empty}}])
+    engine = SimpleChatEngine.from_defaults(llm=llm)
+    assert engine.chat("Hello").response == ""
+    engine.chat("Are you there?")  # the empty answer is in the history it sends
+    assert len(engine.chat_history) == 4
+
+
+def test_query_engine_over_a_model_whose_output_limit_is_its_window(make_llm: Any) -> None:
+    # as ollama/llama3 in litellm's price map: LlamaIndex reserves num_output of the window
+    card = {"id": "offline/openai/gpt-4o-mini", "context_window": 8192, "max_output_tokens": 8192}
+    llm = make_llm([card])
+    assert 0 < llm.metadata.num_output < llm.metadata.context_window
+    index = VectorStoreIndex.from_documents(DOCS, embed_model=MockEmbedding(embed_dim=8))
+    response = index.as_query_engine(llm=llm).query("Where is the Eiffel Tower?")
+    assert str(response)

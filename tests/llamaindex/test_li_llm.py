@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ToolCallBlock
 from llama_index.core.bridge.pydantic import Field
 from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 from llama_index.core.instrumentation import get_dispatcher
@@ -19,9 +19,10 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 
 from llama_index.llms.modelmuxer import ModelMuxerLLM
+from llama_index.llms.modelmuxer.convert import to_chat_message
 from modelmuxer import Muxer
 from modelmuxer.errors import ConfigError, InvalidRequest, UnknownModel
-from modelmuxer.types import Completion, Decision
+from modelmuxer.types import Completion, Decision, FunctionCall, ToolCall
 
 MakeLLM = Callable[..., ModelMuxerLLM]
 
@@ -124,6 +125,28 @@ def test_invalid_input_is_a_typed_error(llm: ModelMuxerLLM) -> None:
         llm.chat([ChatMessage(role="user", content="")])
 
 
+@pytest.mark.parametrize("prompt", ["", "   ", None])
+async def test_an_empty_or_missing_prompt_is_a_typed_error(llm: ModelMuxerLLM, prompt: Any) -> None:
+    with pytest.raises(InvalidRequest):
+        llm.complete(prompt)
+    with pytest.raises(InvalidRequest):
+        await llm.acomplete(prompt)
+    with pytest.raises(InvalidRequest):
+        list(llm.stream_complete(prompt))
+
+
+@pytest.mark.parametrize(("option", "value"), [("tags", 5), ("metadata", "x"), ("identity", "u1")])
+def test_a_bad_call_option_is_a_typed_error(make_llm: MakeLLM, option: str, value: object) -> None:
+    llm = make_llm(tags=["rag"], request_metadata={"k": 1}, identity={"org": "acme"})
+    with pytest.raises(InvalidRequest, match=f"^{option}: expected"):
+        llm.chat(QUESTION, **{option: value})
+
+
+def test_a_message_that_is_not_a_chat_message_is_a_typed_error(llm: ModelMuxerLLM) -> None:
+    with pytest.raises(InvalidRequest, match=r"messages\.1: expected a LlamaIndex ChatMessage"):
+        llm.chat([QUESTION[0], {"role": "user", "content": "hi"}])  # type: ignore[list-item]
+
+
 def test_muxer_or_models_not_both(make_llm: MakeLLM) -> None:
     muxer = Muxer(["offline/openai/gpt-4o-mini"], load_entrypoints=False)
     llm = ModelMuxerLLM(muxer=muxer)
@@ -197,14 +220,19 @@ def test_single_tool_call_unless_parallel(llm: ModelMuxerLLM) -> None:
             ToolCallBlock(tool_call_id="b", tool_name="y", tool_kwargs={}),
         ],
     )
-    from llama_index.core.base.llms.types import ChatResponse
-
     kept = llm._validate_chat_with_tools_response(ChatResponse(message=message.model_copy()), [])
     assert [s.tool_id for s in llm.get_tool_calls_from_response(kept)] == ["a"]
     both = llm._validate_chat_with_tools_response(
         ChatResponse(message=message), [], allow_parallel_tool_calls=True
     )
     assert len(llm.get_tool_calls_from_response(both)) == 2
+
+
+def test_single_tool_call_also_in_the_openai_shaped_calls(llm: ModelMuxerLLM) -> None:
+    calls = [ToolCall(id=i, function=FunctionCall(name=n, arguments="{}")) for i, n in ("ax", "by")]
+    response = ChatResponse(message=to_chat_message("", calls))
+    kept = llm._validate_chat_with_tools_response(response, [])
+    assert [c["id"] for c in kept.message.additional_kwargs["tool_calls"]] == ["a"]
 
 
 # -- instrumentation ------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from llama_index.llms.modelmuxer.convert import (
 )
 from modelmuxer import Muxer
 from modelmuxer.catalog import ModelLike
-from modelmuxer.errors import ConfigError
-from modelmuxer.types import Completion, GenerationParams, Identity, Message, StreamChunk
+from modelmuxer.errors import ConfigError, InvalidRequest
+from modelmuxer.types import Completion, GenerationParams, Identity, StreamChunk
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -136,12 +136,14 @@ class ModelMuxerLLM(FunctionCallingLLM):
     def metadata(self) -> LLMMetadata:
         """Chat model; function calling when any candidate calls tools (tool requests only route
         to those); context window per ``context_window_policy``; output from ``max_tokens`` or
-        the smallest candidate limit."""
+        else the smallest candidate limit, at most half the window: LlamaIndex keeps
+        ``num_output`` tokens of the window free for the answer, and an output limit as large
+        as the window (some models have one) would leave no room for the prompt."""
         smallest, largest = self._windows
         window = smallest if self.context_window_policy == "smallest" else largest
         return LLMMetadata(
             context_window=window,
-            num_output=self.max_tokens or min(self._min_output, window),
+            num_output=self.max_tokens or min(self._min_output, window // 2),
             is_chat_model=True,
             is_function_calling_model=self._calls_tools,
             model_name=self._model_name,
@@ -237,15 +239,20 @@ class ModelMuxerLLM(FunctionCallingLLM):
         allow_parallel_tool_calls: bool = False,
         **kwargs: Any,
     ) -> ChatResponse:
-        """Keep only the first tool call unless parallel calls are allowed (as OpenAI's LLM)."""
+        """Keep only the first tool call unless parallel calls are allowed (as OpenAI's LLM):
+        in the message's blocks and in its ``additional_kwargs["tool_calls"]``."""
         if not allow_parallel_tool_calls:
-            blocks = response.message.blocks
+            message = response.message
+            blocks = message.blocks
             calls = [b for b in blocks if isinstance(b, ToolCallBlock)]
             if len(calls) > 1:
                 first = calls[0]
-                response.message.blocks = [
+                message.blocks = [
                     b for b in blocks if not isinstance(b, ToolCallBlock) or b is first
                 ]
+            shaped = message.additional_kwargs.get("tool_calls")
+            if isinstance(shaped, list) and len(shaped) > 1:
+                message.additional_kwargs = {**message.additional_kwargs, "tool_calls": shaped[:1]}
         return response
 
     def get_tool_calls_from_response(
@@ -276,16 +283,12 @@ class ModelMuxerLLM(FunctionCallingLLM):
         identity = _merged_identity(self.identity, kwargs.get("identity"))
         if identity:
             out["identity"] = identity
-        tags = kwargs.get("tags")
+        tags = _merged_tags(self.tags, kwargs.get("tags"))
         if tags:
-            out["tags"] = {*self.tags, *([tags] if isinstance(tags, str) else tags)}
-        elif self.tags:
-            out["tags"] = self.tags
-        metadata = kwargs.get("metadata")
+            out["tags"] = tags
+        metadata = _merged_metadata(self.request_metadata, kwargs.get("metadata"))
         if metadata:
-            out["metadata"] = {**self.request_metadata, **metadata}
-        elif self.request_metadata:
-            out["metadata"] = self.request_metadata
+            out["metadata"] = metadata
         return out
 
 
@@ -334,6 +337,28 @@ def _merged_identity(base: Mapping[str, Any] | None, call: object) -> dict[str, 
     return {**(base or {}), **{k: v for k, v in call.items() if v is not None}}
 
 
+def _merged_tags(base: Sequence[str], call: object) -> object:
+    """The instance's tags plus the call's; a value that is no tag or tags is passed on as it
+    is, for the muxer to report as :class:`~modelmuxer.errors.InvalidRequest`."""
+    if not call:
+        return base
+    if isinstance(call, str):
+        return {*base, call}
+    if not isinstance(call, Iterable):
+        return call
+    return {*base, *call}
+
+
+def _merged_metadata(base: Mapping[str, Any], call: object) -> object:
+    """The instance's metadata updated by the call's; a value that is no mapping is passed on
+    as it is, for the muxer to report as :class:`~modelmuxer.errors.InvalidRequest`."""
+    if not call:
+        return base
+    if not isinstance(call, Mapping):
+        return call
+    return {**base, **call}
+
+
 def _tool_choice(choice: str | dict[str, Any] | None, required: bool) -> Any:
     if isinstance(choice, str) and choice not in _BUILT_IN_CHOICES:
         return {"type": "function", "function": {"name": choice}}
@@ -342,8 +367,17 @@ def _tool_choice(choice: str | dict[str, Any] | None, required: bool) -> Any:
     return choice
 
 
-def _prompt(prompt: str) -> list[Message]:
-    return [Message(role="user", content=prompt)]
+def _prompt(prompt: object) -> str:
+    """The prompt of the completion methods, which the muxer sends as one user message.
+
+    Raises :class:`~modelmuxer.errors.InvalidRequest` for a prompt that is not a string; the
+    muxer raises it for an empty or blank one.
+    """
+    if not isinstance(prompt, str):
+        raise InvalidRequest(
+            f"expected the prompt as a string, got {type(prompt).__name__}", field="prompt"
+        )
+    return prompt
 
 
 def _chat_response(completion: Completion) -> ChatResponse:

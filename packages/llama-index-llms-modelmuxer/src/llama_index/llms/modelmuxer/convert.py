@@ -76,11 +76,19 @@ def to_messages(messages: Sequence[ChatMessage]) -> list[Message]:
 
     Tool-call blocks (and the legacy ``additional_kwargs["tool_calls"]``) become assistant
     ``tool_calls``; a tool message's ``additional_kwargs["tool_call_id"]`` ties its result to the
-    call. Empty system messages are dropped; unsupported blocks (audio, video, documents) raise
+    call. Anything but a ``ChatMessage`` raises :class:`~modelmuxer.errors.InvalidRequest`.
+    Empty system messages and assistant messages with neither text nor tool calls (an
+    empty answer kept in a chat history) carry nothing a model can use and are dropped (the
+    muxer rejects them); unsupported blocks (audio, video, documents) raise
     :class:`~modelmuxer.errors.InvalidRequest` naming the block.
     """
     out: list[Message] = []
     for index, message in enumerate(messages):
+        if not isinstance(message, ChatMessage):
+            raise InvalidRequest(
+                f"expected a LlamaIndex ChatMessage, got {type(message).__name__}",
+                field=f"messages.{index}",
+            )
         try:
             converted = _message(message, index)
         except ValidationError as exc:
@@ -111,6 +119,8 @@ def _message(message: ChatMessage, index: int) -> Message | None:
             role="tool", content=content or "", tool_call_id=call_id, name=extra.get("name")
         )
     if role == "assistant":
+        if not content and not calls:
+            return None
         return Message(role="assistant", content=content or None, tool_calls=calls or None)
     return Message(role=role, content=content)
 
@@ -215,13 +225,29 @@ def tool_blocks(calls: Iterable[ToolCall]) -> list[ToolCallBlock]:
     return blocks
 
 
-def to_chat_message(text: str, calls: Iterable[ToolCall] = ()) -> ChatMessage:
-    """The assistant message for an answer: a text block (when there is text) and tool calls."""
+def to_chat_message(text: str, calls: Sequence[ToolCall] = ()) -> ChatMessage:
+    """The assistant message for an answer: a text block (when there is text) and tool calls.
+
+    Tool calls are ``ToolCallBlock``\\ s and, as LlamaIndex's OpenAI LLM also sets them,
+    OpenAI-shaped dicts in ``additional_kwargs["tool_calls"]``: parts of LlamaIndex read only
+    those (streamed structured outputs, chat engines' function detection).
+    """
     blocks: list[Any] = [TextBlock(text=text)] if text else []
     blocks.extend(tool_blocks(calls))
     if not blocks:
         blocks.append(TextBlock(text=""))
-    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
+    shaped = [_openai_tool_call(c.id, c.function.name, c.function.arguments) for c in calls]
+    return _assistant(blocks, shaped)
+
+
+def _assistant(blocks: list[Any], tool_calls: list[dict[str, Any]]) -> ChatMessage:
+    extra: dict[str, Any] = {"tool_calls": tool_calls} if tool_calls else {}
+    return ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks, additional_kwargs=extra)
+
+
+def _openai_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """A tool call as OpenAI's chat API writes it (``arguments`` a JSON string, maybe partial)."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def tool_selections(message: ChatMessage) -> list[ToolSelection]:
@@ -298,9 +324,10 @@ class StreamAssembler:
     """Turns a routed stream into LlamaIndex chat responses, one per chunk.
 
     Each response carries the message so far (text and tool calls, their arguments possibly
-    partial JSON) and the chunk's ``delta``; the last one (empty ``delta``) carries the finished
-    answer with ``raw`` and ``additional_kwargs`` as :func:`response_extras` makes them, so
-    callbacks ending the stream see the real usage.
+    partial JSON, as blocks and in the message's ``additional_kwargs["tool_calls"]``) and the
+    chunk's ``delta``; the last one (empty ``delta``) carries the finished answer with ``raw``
+    and ``additional_kwargs`` as :func:`response_extras` makes them, so callbacks ending the
+    stream see the real usage.
     """
 
     __slots__ = ("_calls", "_text")
@@ -326,5 +353,5 @@ class StreamAssembler:
             ToolCallBlock(tool_call_id=cid or None, tool_name=name, tool_kwargs=args)
             for cid, name, args in self._calls.values()
         )
-        message = ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks)
-        return ChatResponse(message=message, delta=chunk.text)
+        shaped = [_openai_tool_call(*call) for call in self._calls.values()]
+        return ChatResponse(message=_assistant(blocks, shaped), delta=chunk.text)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from uuid import UUID, uuid4
 
 from langchain_core.callbacks import (
     AsyncCallbackManager,
@@ -29,7 +30,6 @@ from langchain_core.callbacks import (
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig, ensure_config
-from langchain_core.utils.uuid import uuid7
 
 __all__ = ["RunManager", "handing_over", "run_for", "stream_run", "with_run_id"]
 
@@ -68,11 +68,21 @@ def stream_run(owner: BaseChatModel) -> RunManager | None:
     return handed.run
 
 
+def _new_run_id() -> UUID:
+    """A run id as LangChain makes them: time-ordered (``uuid7``) where langchain-core has
+    it, else random (any UUID is a valid run id)."""
+    try:
+        from langchain_core.utils.uuid import uuid7
+    except ImportError:  # langchain-core before its uuid module
+        return uuid4()
+    return uuid7()
+
+
 def with_run_id(config: RunnableConfig | None) -> RunnableConfig:
     """A copy of ``config`` with the id of the run it opens fixed (the caller's, if it set one)."""
     config = ensure_config(config)
     if config.get("run_id") is None:
-        config["run_id"] = uuid7()
+        config["run_id"] = _new_run_id()
     return config
 
 

@@ -269,3 +269,19 @@ def test_tools_need_a_tool_capable_candidate(make_chat: MakeChat) -> None:
 def test_get_num_tokens_needs_no_tokenizer(make_chat: MakeChat) -> None:
     chat = make_chat()
     assert 5 <= chat.get_num_tokens("The quick brown fox jumps over the lazy dog.") <= 20
+
+
+def test_pickling_or_deep_copying_is_refused_with_what_to_do(make_chat: MakeChat) -> None:
+    """The chat model holds a live muxer: pickling or deep-copying it says so (not "cannot
+    pickle 'module' object"); a shallow copy shares the muxer."""
+    import copy
+    import pickle
+
+    chat = make_chat()
+    with pytest.raises(TypeError, match=r"cannot be pickled or deep-copied.*each process"):
+        pickle.dumps(chat)
+    with pytest.raises(TypeError, match="cannot be pickled or deep-copied"):
+        copy.deepcopy(chat)
+    for shallow in (copy.copy(chat), chat.model_copy()):
+        assert shallow.muxer is chat.muxer
+        assert shallow.invoke("What is the capital of France?").content

@@ -307,3 +307,19 @@ def test_importing_modelmuxer_does_not_import_llama_index() -> None:
         "assert not any(m.startswith('llama_index') for m in sys.modules), 'llama_index loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_pickling_or_deep_copying_is_refused_with_what_to_do(llm: ModelMuxerLLM) -> None:
+    """The LLM holds a live muxer: a pickled copy would fail on its first call (LlamaIndex
+    drops unpicklable private attributes), so pickling says so at once; a shallow copy shares
+    the muxer."""
+    import copy
+    import pickle
+
+    with pytest.raises(TypeError, match=r"cannot be pickled or deep-copied.*each process"):
+        pickle.dumps(llm)
+    with pytest.raises(TypeError, match="cannot be pickled or deep-copied"):
+        copy.deepcopy(llm)
+    for shallow in (copy.copy(llm), llm.model_copy()):
+        assert shallow.muxer is llm.muxer
+        assert shallow.complete("What is the capital of France?").text

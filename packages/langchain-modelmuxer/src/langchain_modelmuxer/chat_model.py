@@ -140,6 +140,13 @@ class ChatModelMuxer(BaseChatModel):
             self.muxer.strategies.get(self.strategy or self.muxer.default_strategy)
         return self
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Refused: the chat model holds a live muxer (see :func:`_not_copyable`)."""
+        raise _not_copyable()
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ChatModelMuxer:
+        raise _not_copyable()
+
     # -- what LangChain asks of a chat model ----------------------------------------------------
 
     @property
@@ -472,6 +479,16 @@ def _generation_chunk(chunk: StreamChunk) -> ChatGenerationChunk:
         message=AIMessageChunk(
             content=chunk.text, tool_call_chunks=tool_call_chunks(chunk.tool_calls)
         )
+    )
+
+
+def _not_copyable() -> TypeError:
+    """The error for pickling or deep-copying a chat model: its muxer is a process's live
+    backends, caches, budgets and ledger connections, which copies would not share."""
+    return TypeError(
+        "ChatModelMuxer cannot be pickled or deep-copied: it holds a live Muxer (backends, "
+        "caches, budgets, ledger connections). Build one in each process from the same models "
+        "and settings; copy.copy() and model_copy() share this one's muxer."
     )
 
 

@@ -127,6 +127,14 @@ class ModelMuxerLLM(FunctionCallingLLM):
     def class_name(cls) -> str:
         return "ModelMuxerLLM"
 
+    def __getstate__(self) -> dict[Any, Any]:
+        """Refused: see :func:`_not_copyable` (LlamaIndex would drop the muxer and pickle an
+        LLM that fails on its first call)."""
+        raise _not_copyable(type(self).__name__)
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ModelMuxerLLM:
+        raise _not_copyable(type(self).__name__)
+
     @property
     def muxer(self) -> Muxer:
         """The muxer that routes this LLM's calls."""
@@ -357,6 +365,17 @@ def _merged_metadata(base: Mapping[str, Any], call: object) -> object:
     if not isinstance(call, Mapping):
         return call
     return {**base, **call}
+
+
+def _not_copyable(name: str) -> TypeError:
+    """The error for pickling or deep-copying an LLM that holds a live muxer (a process's
+    backends, caches, budgets, ledger connections: copies of those would not be shared)."""
+    return TypeError(
+        f"{name} cannot be pickled or deep-copied: it holds a live Muxer (backends, caches, "
+        "budgets, ledger connections). Build one in each process from the same models and "
+        "settings (e.g. IngestionPipeline(num_workers=1), or the LLM made inside each worker); "
+        "copy.copy() and model_copy() share this one's muxer."
+    )
 
 
 def _tool_choice(choice: str | dict[str, Any] | None, required: bool) -> Any:

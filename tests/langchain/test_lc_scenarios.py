@@ -285,3 +285,27 @@ def test_pickling_or_deep_copying_is_refused_with_what_to_do(make_chat: MakeChat
     for shallow in (copy.copy(chat), chat.model_copy()):
         assert shallow.muxer is chat.muxer
         assert shallow.invoke("What is the capital of France?").content
+
+
+def test_on_llm_end_gets_token_usage_in_llm_output_as_from_openai(make_chat: MakeChat) -> None:
+    """Handlers written against ``on_llm_end``'s ``llm_output`` (as ChatOpenAI fills it) see the
+    routed call's usage and model."""
+    from langchain_core.outputs import LLMResult
+
+    outputs: list[dict[str, Any] | None] = []
+
+    class Ends(BaseCallbackHandler):
+        def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+            outputs.append(response.llm_output)
+
+    answer = make_chat().invoke("What is the capital of France?", {"callbacks": [Ends()]})
+    (output,) = outputs
+    assert output is not None
+    usage = answer.usage_metadata
+    assert usage is not None
+    assert output["token_usage"] == {
+        "prompt_tokens": usage["input_tokens"],
+        "completion_tokens": usage["output_tokens"],
+        "total_tokens": usage["total_tokens"],
+    }
+    assert output["model_name"] == answer.response_metadata["model_name"]

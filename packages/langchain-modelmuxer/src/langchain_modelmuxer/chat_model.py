@@ -468,8 +468,20 @@ class ChatModelMuxer(BaseChatModel):
 
 
 def _result(completion: Completion) -> ChatResult:
+    """The answer as LangChain's result, with ``llm_output`` as LangChain's OpenAI model sets it
+    (``token_usage``, ``model_name``): callback handlers written against ``on_llm_end``'s
+    ``llm_output`` read usage there, newer ones from the message's ``usage_metadata``."""
     message = to_ai_message(completion)
-    return ChatResult(generations=[ChatGeneration(message=message)], llm_output=None)
+    usage = completion.usage
+    llm_output = {
+        "token_usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "model_name": completion.model,
+    }
+    return ChatResult(generations=[ChatGeneration(message=message)], llm_output=llm_output)
 
 
 def _generation_chunk(chunk: StreamChunk) -> ChatGenerationChunk:

@@ -343,8 +343,16 @@ def test_budgets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_budget_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="budgets"):
         load_settings(budgets={"budgets": [{"scope": "team", "limit_usd": 1}]})
-    with pytest.raises(ValueError, match="budget backend 'mongodb://x'"):
+    with pytest.raises(ConfigError, match=r"budgets\.backend 'mongodb://x'"):
         BudgetSettings(backend="mongodb://x").build_store()
+
+
+def test_a_muxer_with_an_unknown_budget_backend_is_a_config_error_naming_it(
+    make_muxer: MakeMuxer,
+) -> None:
+    budgets = {"backend": "mysql://db/x", "budgets": [{"scope": "global", "limit_usd": 1}]}
+    with pytest.raises(ConfigError, match=r"budgets\.backend 'mysql://db/x': use 'memory'"):
+        make_muxer(settings=load_settings(models=list(OFFLINE_MODELS), budgets=budgets))
 
 
 def test_a_muxer_without_budgets_skips_the_hook_machinery(muxer: Muxer) -> None:

@@ -10,6 +10,7 @@ from modelmuxer._secrets import SecretUrl
 from modelmuxer._shared import OnUnavailable
 from modelmuxer.budgets.base import BudgetStore, Clock, system_clock
 from modelmuxer.budgets.model import Budget
+from modelmuxer.errors import ConfigError
 
 if TYPE_CHECKING:
     from modelmuxer.transport import TLSSettings
@@ -85,7 +86,8 @@ class BudgetSettings(BaseModel):
         """The store ``backend`` names (connections open lazily, at first use); ``tls``: the
         muxer's TLS settings (its ``redis`` or ``postgres`` part applies).
 
-        :raises ConfigError: TLS is required and ``backend`` would connect in plain text.
+        :raises ConfigError: ``backend`` names no store this version knows, or TLS is
+            required and ``backend`` would connect in plain text.
         """
         backend = self.backend.get_secret_value()
         if backend == "memory":
@@ -112,7 +114,7 @@ class BudgetSettings(BaseModel):
                 timeout_s=self.timeout_s,
                 tls=None if tls is None else tls.postgres,
             )
-        raise ValueError(
-            f"budget backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "
+        raise ConfigError(
+            f"budgets.backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "
             "postgresql+asyncpg:// URL"
         )

@@ -347,6 +347,17 @@ def test_bad_budget_settings_are_config_errors() -> None:
         BudgetSettings(backend="mongodb://x").build_store()
 
 
+def test_two_budgets_with_one_name_are_a_config_error() -> None:
+    # the second would silently replace the first (a copy-paste that forgot to change the
+    # period leaves a budget unenforced)
+    twice = [
+        {"scope": "org", "subject": "acme", "period": "day", "limit_usd": "50"},
+        {"scope": "org", "subject": "acme", "period": "day", "limit_usd": "5"},
+    ]
+    with pytest.raises(ConfigError, match=r"budgets\.budgets: .*'org:acme/day' is configured"):
+        load_settings(budgets={"budgets": twice})
+
+
 def test_a_muxer_with_an_unknown_budget_backend_is_a_config_error_naming_it(
     make_muxer: MakeMuxer,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelmuxer._secrets import SecretUrl
 from modelmuxer._shared import OnUnavailable
@@ -62,6 +62,21 @@ class BudgetSettings(BaseModel):
     breaker_cooldown_s: float = Field(
         default=5.0, gt=0.0, description="how long the store is skipped before a probe"
     )
+
+    @field_validator("budgets")
+    @classmethod
+    def _each_budget_once(cls, budgets: list[Budget]) -> list[Budget]:
+        """Two budgets of one name (scope, subject, period) would be one: the last would
+        replace the first unnoticed."""
+        seen: dict[str, Budget] = {}
+        for budget in budgets:
+            if (first := seen.setdefault(budget.name, budget)) is not budget:
+                raise ValueError(
+                    f"budget {budget.name!r} is configured twice (limit_usd "
+                    f"{first.limit_usd} and {budget.limit_usd}); keep one, or change its "
+                    "scope, subject or period"
+                )
+        return budgets
 
     @property
     def active(self) -> bool:

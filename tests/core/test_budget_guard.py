@@ -89,6 +89,13 @@ def test_budget_names_and_validation() -> None:
         Budget(scope="org", subject="a", limit_usd=D(-1))
 
 
+def test_a_limit_too_large_to_count_in_nano_dollars_is_a_config_error() -> None:
+    # it used to load, then fail every request with a bare decimal.InvalidOperation
+    with pytest.raises(ConfigError, match=r"budgets\.budgets\.0\.limit_usd"):
+        load_settings(budgets={"budgets": [{"scope": "global", "limit_usd": "1e20"}]})
+    assert Budget(scope="global", limit_usd=D("1e15")).limit == D("1e15")
+
+
 def test_windows_are_utc_calendar_periods() -> None:
     now = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
     day, month = window_of("day", now), window_of("month", now)

@@ -89,6 +89,13 @@ def test_budget_names_and_validation() -> None:
         Budget(scope="org", subject="a", limit_usd=D(-1))
 
 
+def test_a_limit_too_large_to_count_in_nano_dollars_is_a_config_error() -> None:
+    # it used to load, then fail every request with a bare decimal.InvalidOperation
+    with pytest.raises(ConfigError, match=r"budgets\.budgets\.0\.limit_usd"):
+        load_settings(budgets={"budgets": [{"scope": "global", "limit_usd": "1e20"}]})
+    assert Budget(scope="global", limit_usd=D("1e15")).limit == D("1e15")
+
+
 def test_windows_are_utc_calendar_periods() -> None:
     now = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
     day, month = window_of("day", now), window_of("month", now)
@@ -343,8 +350,27 @@ def test_budgets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_budget_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="budgets"):
         load_settings(budgets={"budgets": [{"scope": "team", "limit_usd": 1}]})
-    with pytest.raises(ValueError, match="budget backend 'mongodb://x'"):
+    with pytest.raises(ConfigError, match=r"budgets\.backend 'mongodb://x'"):
         BudgetSettings(backend="mongodb://x").build_store()
+
+
+def test_two_budgets_with_one_name_are_a_config_error() -> None:
+    # the second would silently replace the first (a copy-paste that forgot to change the
+    # period leaves a budget unenforced)
+    twice = [
+        {"scope": "org", "subject": "acme", "period": "day", "limit_usd": "50"},
+        {"scope": "org", "subject": "acme", "period": "day", "limit_usd": "5"},
+    ]
+    with pytest.raises(ConfigError, match=r"budgets\.budgets: .*'org:acme/day' is configured"):
+        load_settings(budgets={"budgets": twice})
+
+
+def test_a_muxer_with_an_unknown_budget_backend_is_a_config_error_naming_it(
+    make_muxer: MakeMuxer,
+) -> None:
+    budgets = {"backend": "mysql://db/x", "budgets": [{"scope": "global", "limit_usd": 1}]}
+    with pytest.raises(ConfigError, match=r"budgets\.backend 'mysql://db/x': use 'memory'"):
+        make_muxer(settings=load_settings(models=list(OFFLINE_MODELS), budgets=budgets))
 
 
 def test_a_muxer_without_budgets_skips_the_hook_machinery(muxer: Muxer) -> None:

@@ -321,6 +321,18 @@ def test_bad_limit_settings_are_config_errors() -> None:
     assert "s3cretpass" not in str(error.value)
 
 
+def test_two_limits_on_one_counter_are_a_config_error() -> None:
+    # only one of them would be enforced, silently
+    twice = [
+        {"scope": "user", "subject": "ann", "amount": 5, "window_s": 60},
+        {"scope": "user", "subject": "ann", "amount": 500, "window_s": 60},
+    ]
+    with pytest.raises(ConfigError, match=r"limits\.limits: .*'user:ann/requests/60s'"):
+        load_settings(limits={"limits": twice})
+    other_kind = [twice[0], {**twice[1], "kind": "tokens"}]
+    assert len(load_settings(limits={"limits": other_kind}).limits.limits) == 2
+
+
 async def test_two_muxers_on_one_redis_share_their_counters(
     make_muxer: MakeMuxer, redis_url: str
 ) -> None:

@@ -476,6 +476,44 @@ async def test_a_settlement_that_missed_the_store_is_retried_once_it_answers(
     assert state.spent_usd == to_usd(completion.cost_usd)
 
 
+@pytest.mark.slow
+async def test_a_reservation_cancelled_while_redis_is_stopped_is_given_back_when_it_answers(
+    amake: MakeMuxer, private_redis: PrivateRedis
+) -> None:
+    # A client gives up on a request stuck reserving on a frozen Redis: the reservation may
+    # reach Redis once it resumes, and the release sent at the cancellation cannot (Redis is
+    # still frozen). The release must be retried, not dropped: else the reservation holds its
+    # worst case on the budget for a whole lease (600 s).
+    budgets = {
+        "backend": private_redis.url,
+        "namespace": f"t{uuid.uuid4().hex[:8]}",
+        "budgets": [{"scope": "org", "subject": "*", "period": "day", "limit_usd": "10"}],
+        "timeout_s": 1.0,
+        **FAST,
+    }
+    muxer = amake(OFFLINE_MODELS, settings=load_settings(budgets=budgets))
+    guard = muxer.budgets
+    assert guard is not None
+    await muxer.acomplete("Why?", identity=ANN)  # connected, scripts loaded
+    private_redis.signal(signal.SIGSTOP)
+    call = asyncio.create_task(muxer.acomplete("Why?", identity=ANN))
+    await asyncio.sleep(0.3)  # the reservation is on its way to the frozen Redis
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(1.5)  # the release sent at the cancellation timed out
+    private_redis.signal(signal.SIGCONT)
+
+    async def released() -> bool:
+        try:
+            state = (await guard.states(Identity(**ANN)))[0]
+        except SharedStateUnavailable:
+            return False
+        return state.reserved_usd == 0
+
+    assert await _until(released)
+
+
 # -- PostgreSQL frozen and cut off under the budgets ----------------------------------------------
 
 

@@ -487,7 +487,7 @@ def test_errors_about_urls_mask_the_password(make_muxer: Any) -> None:
         )
     assert "redis_url" in str(info.value)
     assert_error_clean(PASSWORD, info.value)
-    with pytest.raises(ValueError, match="budget backend") as bad_backend:
+    with pytest.raises(ConfigError, match=r"budgets\.backend") as bad_backend:
         BudgetSettings(backend=f"mysql://u:{PASSWORD}@db/x").build_store()
     assert_error_clean(PASSWORD, bad_backend.value)
 

@@ -360,11 +360,15 @@ class Muxer:
         """Flush the ledger, close the cache's and budgets' connections, and release the
         background loop of the sync methods (idempotent).
 
+        Sync calls other threads are making meanwhile are waited for first (up to
+        ``settings.timeout_s``), so their costs are settled and recorded before the ledger
+        flushes; those still running then are cancelled and raise ``RuntimeError``.
+
         Connections live on the loop that opened them: the sync methods' loop, closed here. A
         muxer used from async code should be closed with :meth:`aclose` on that code's loop.
         """
         if self._sync.running:
-            self._sync.run(self._release())
+            self._sync.run(self._drain_and_release())
         elif self.ledger is not None:
             self.ledger.close()
         if self.audit is not None:
@@ -386,6 +390,11 @@ class Muxer:
             self.alerts.close()
         self._health.close()
         self.telemetry.close()
+
+    async def _drain_and_release(self) -> None:
+        """On the sync methods' loop: let the calls in flight there end, then release."""
+        await self._sync.drain(self.settings.timeout_s)
+        await self._release()
 
     async def _release(self) -> None:
         if self.ledger is not None:

@@ -324,8 +324,10 @@ class BudgetGuard:
             self.shared.unavailable(exc, ctx)
             return Reservation(rid, (), amount, math.inf)  # rule 'open': unbudgeted
         except asyncio.CancelledError:
-            # the reservation may have been made: give it back (its lease covers a failure)
-            self._spawn(self._io(lambda: self.store.release(lost)), f"release of reservation {rid}")
+            # the reservation may have been made: give it back, retried like a settlement
+            # while the store does not answer (the store may be why the caller gave up)
+            label = f"release of reservation {rid}"
+            self._spawn(self._settlement(lambda: self.store.release(lost), label), label)
             raise
         self._remember(counters, reservation.usage)
         return reservation

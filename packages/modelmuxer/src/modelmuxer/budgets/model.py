@@ -42,6 +42,9 @@ BudgetPeriod = Literal["day", "month", "total"]
 EACH = "*"
 #: The unit every store counts in: one nano-dollar.
 QUANTUM = Decimal("0.000000001")
+#: The largest limit: amounts are exact decimals of nano-dollars (28 significant digits), and
+#: sums of spent, reserved and a new amount must stay exact beside it.
+MAX_LIMIT_USD = Decimal("1e15")
 
 
 def to_usd(amount: float | Decimal | str) -> Decimal:
@@ -71,7 +74,9 @@ class Budget(BaseModel):
         default=None, min_length=1, description="the id it limits, '*' for each; none: global"
     )
     period: BudgetPeriod = Field(default="month", description="the window the limit resets on")
-    limit_usd: Decimal = Field(ge=0, description="the limit in USD per period (exact decimal)")
+    limit_usd: Decimal = Field(
+        ge=0, le=MAX_LIMIT_USD, description="the limit in USD per period (exact decimal)"
+    )
 
     @model_validator(mode="after")
     def _subject_matches_scope(self) -> Budget:

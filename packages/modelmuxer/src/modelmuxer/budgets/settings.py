@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from modelmuxer._secrets import SecretUrl
 from modelmuxer._shared import OnUnavailable
 from modelmuxer.budgets.base import BudgetStore, Clock, system_clock
 from modelmuxer.budgets.model import Budget
+from modelmuxer.errors import ConfigError
 
 if TYPE_CHECKING:
     from modelmuxer.transport import TLSSettings
@@ -62,6 +63,21 @@ class BudgetSettings(BaseModel):
         default=5.0, gt=0.0, description="how long the store is skipped before a probe"
     )
 
+    @field_validator("budgets")
+    @classmethod
+    def _each_budget_once(cls, budgets: list[Budget]) -> list[Budget]:
+        """Two budgets of one name (scope, subject, period) would be one: the last would
+        replace the first unnoticed."""
+        seen: dict[str, Budget] = {}
+        for budget in budgets:
+            if (first := seen.setdefault(budget.name, budget)) is not budget:
+                raise ValueError(
+                    f"budget {budget.name!r} is configured twice (limit_usd "
+                    f"{first.limit_usd} and {budget.limit_usd}); keep one, or change its "
+                    "scope, subject or period"
+                )
+        return budgets
+
     @property
     def active(self) -> bool:
         """Whether a muxer builds a guard (``enabled``, or budgets configured)."""
@@ -85,7 +101,8 @@ class BudgetSettings(BaseModel):
         """The store ``backend`` names (connections open lazily, at first use); ``tls``: the
         muxer's TLS settings (its ``redis`` or ``postgres`` part applies).
 
-        :raises ConfigError: TLS is required and ``backend`` would connect in plain text.
+        :raises ConfigError: ``backend`` names no store this version knows, or TLS is
+            required and ``backend`` would connect in plain text.
         """
         backend = self.backend.get_secret_value()
         if backend == "memory":
@@ -112,7 +129,7 @@ class BudgetSettings(BaseModel):
                 timeout_s=self.timeout_s,
                 tls=None if tls is None else tls.postgres,
             )
-        raise ValueError(
-            f"budget backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "
+        raise ConfigError(
+            f"budgets.backend {str(self.backend)!r}: use 'memory', a redis:// URL or a "
             "postgresql+asyncpg:// URL"
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modelmuxer._secrets import SecretUrl
 from modelmuxer._shared import OnUnavailable
@@ -119,6 +119,21 @@ class LimitSettings(BaseModel):
     breaker_cooldown_s: float = Field(
         default=5.0, gt=0.0, description="how long Redis is skipped before a probe"
     )
+
+    @field_validator("limits")
+    @classmethod
+    def _each_counter_once(cls, limits: list[Limit]) -> list[Limit]:
+        """Two limits of one scope, subject, kind and window count on one counter, and only
+        one of them would be enforced, unnoticed."""
+        seen: dict[tuple[str, str | None, str, int], Limit] = {}
+        for limit in limits:
+            slot = (limit.scope, limit.subject, limit.kind, limit.window_ms)
+            if (first := seen.setdefault(slot, limit)) is not limit:
+                raise ValueError(
+                    f"limit {limit.name!r} is configured twice (amount {first.amount} and "
+                    f"{limit.amount}); keep one, or change its scope, subject, kind or window"
+                )
+        return limits
 
     @property
     def active(self) -> bool:

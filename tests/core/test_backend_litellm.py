@@ -210,6 +210,20 @@ async def test_only_set_parameters_are_passed(monkeypatch: pytest.MonkeyPatch) -
     }
 
 
+@pytest.mark.parametrize("with_tools", [True, False])
+async def test_parallel_tool_calls_is_passed_only_with_tools(with_tools: bool) -> None:
+    """``parallel_tool_calls`` goes to the provider with the tools it is about (OpenAI refuses
+    it without tools)."""
+    backend, fake = with_fake(fake_response())
+    tools = {"tools": [WEATHER]} if with_tools else {}
+    call = make_call(backend, parallel_tool_calls=False, **tools)
+    await backend.complete(call)
+    [kwargs] = fake.calls
+    assert ("parallel_tool_calls" in kwargs) is with_tools
+    if with_tools:
+        assert kwargs["parallel_tool_calls"] is False
+
+
 async def test_a_named_but_unset_key_variable_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -67,6 +67,7 @@ _CHANGES: list[tuple[str, Any]] = [
     ("seed", 12345),
     ("tools", [_tool("other_tool")]),
     ("tool_choice", "required"),
+    ("parallel_tool_calls", False),
     ("response_format", {"type": "json_schema", "json_schema": {"name": "x"}}),
 ]
 
@@ -78,7 +79,7 @@ def test_any_answer_changing_parameter_changes_the_key(
 ) -> None:
     name, value = change
     base = dict(kwargs)
-    if name == "tool_choice":
+    if name in ("tool_choice", "parallel_tool_calls"):
         base["tools"] = [_tool("t")]
     changed = {**base, name: value}
     if changed == base:

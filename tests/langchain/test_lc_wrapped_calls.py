@@ -167,3 +167,31 @@ async def test_routing_fields_changed_after_a_call_apply(make_chat: MakeChat) ->
     assert second.response_metadata["strategy"] == "quality_first"
     pinned = await chat.ainvoke("Hello", model="offline/openai/gpt-4o")
     assert pinned.response_metadata["model_name"] == "offline/openai/gpt-4o"
+
+
+class ToolRecording(Recording):
+    """Takes tools as LangChain's provider models do: bound into the call's kwargs."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return self.bind(tools=tools, **kwargs)
+
+
+def test_parallel_tool_calls_reaches_the_wrapped_model_with_the_tools(make_chat: MakeChat) -> None:
+    """``bind_tools(..., parallel_tool_calls=False)``, as with ``ChatOpenAI``: a request
+    parameter, handed to the routed model's ``bind_tools``."""
+    model = ToolRecording()
+    chat = _chat(make_chat, model)
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    chat.bind_tools([weather], parallel_tool_calls=False).invoke("Weather in Paris?")
+    chat.bind_tools([weather]).invoke("Weather in Paris?")
+    first, second = model.calls
+    assert first["parallel_tool_calls"] is False
+    assert [t["function"]["name"] for t in first["tools"]] == ["get_weather"]
+    assert "parallel_tool_calls" not in second  # unset: the model's own default

@@ -181,3 +181,23 @@ def test_legacy_tool_calls_images_and_unsupported_blocks() -> None:
         to_messages([ChatMessage(role="system", content=""), ChatMessage(content="hi")])[0].role
         == "user"
     )
+
+
+@pytest.mark.parametrize(("parallel", "allowed"), [(None, True), (True, True), (False, False)])
+async def test_parallel_tool_calls_false_has_the_wrapped_llm_keep_one_call(
+    make_llm: MakeLLM, parallel: bool | None, allowed: bool
+) -> None:
+    """A LlamaIndex LLM object takes the request's ``parallel_tool_calls=False`` as its own
+    ``allow_parallel_tool_calls=False``; otherwise it keeps every call of an answer."""
+    seen: list[bool] = []
+
+    class Recorded(MockFunctionCallingLLM):
+        async def achat_with_tools(self, *args: Any, **kwargs: Any) -> Any:
+            seen.append(kwargs["allow_parallel_tool_calls"])
+            return await super().achat_with_tools(*args, **kwargs)
+
+    llm = make_llm([LlamaIndexModel(Recorded(), id="mock-fc", **FREE)])
+    tool = FunctionTool.from_defaults(fn=multiply)
+    options = {} if parallel is None else {"parallel_tool_calls": parallel}
+    await llm.achat_with_tools([tool], user_msg="multiply please", **options)
+    assert seen == [allowed]

@@ -323,3 +323,22 @@ def test_pickling_or_deep_copying_is_refused_with_what_to_do(llm: ModelMuxerLLM)
     for shallow in (copy.copy(llm), llm.model_copy()):
         assert shallow.muxer is llm.muxer
         assert shallow.complete("What is the capital of France?").text
+
+
+def test_parallel_tool_calls_is_a_request_parameter(make_llm: MakeLLM) -> None:
+    """``parallel_tool_calls=False`` (OpenAI's option) goes to the routed model with the
+    tools; ``allow_parallel_tool_calls`` stays LlamaIndex's trim of the answer."""
+    from modelmuxer import hookimpl
+
+    seen: list[bool | None] = []
+
+    class Params:
+        @hookimpl
+        def modelmuxer_request_start(self, ctx: Any) -> None:
+            seen.append(ctx.request.params.parallel_tool_calls)
+
+    llm = make_llm(plugins=[Params()])
+    tool = FunctionTool.from_defaults(fn=weather)
+    llm.chat_with_tools([tool], user_msg="What is the weather in Paris?", parallel_tool_calls=False)
+    llm.chat_with_tools([tool], user_msg="What is the weather in Paris?")
+    assert seen == [False, None]

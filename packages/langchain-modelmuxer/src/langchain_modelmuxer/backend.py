@@ -229,8 +229,13 @@ class LangChainBackend:
             if not isinstance(model, BaseChatModel):
                 raise TypeError(f"{call.card.id}: only chat models can be given tools")
             tools = [tool.model_dump(exclude_none=True) for tool in params.tools]
+            options: dict[str, Any] = {}
             choice = tool_choice_to_lc(params.tool_choice)
-            runnable = model.bind_tools(tools, **({"tool_choice": choice} if choice else {}))
+            if choice:
+                options["tool_choice"] = choice
+            if params.parallel_tool_calls is not None:  # (as langchain-openai takes it)
+                options["parallel_tool_calls"] = params.parallel_tool_calls
+            runnable = model.bind_tools(tools, **options)
         kwargs: dict[str, Any] = {}
         if params.stop:
             kwargs["stop"] = params.stop

@@ -176,6 +176,8 @@ def _arguments(call: ModelCall) -> tuple[dict[str, Any], tuple[str, ...]]:
         kwargs["response_format"] = params.response_format
     if params.tools:
         kwargs["tools"] = [t.model_dump(mode="json", exclude_none=True) for t in params.tools]
+        if params.parallel_tool_calls is not None:  # (OpenAI refuses it without tools)
+            kwargs["parallel_tool_calls"] = params.parallel_tool_calls
     deployment = card.deployment
     if deployment.api_base:
         kwargs["api_base"] = deployment.api_base

@@ -120,7 +120,7 @@ def _zero(value: float | None) -> float | None:
 def _params(params: GenerationParams) -> list[Any]:
     # python mode: a tool schema holding a non-JSON value keys (tagged) instead of raising
     tools = [t.model_dump(exclude_none=True) for t in params.tools] if params.tools else None
-    return [
+    key = [
         _zero(params.temperature),
         params.top_p,
         params.max_tokens,
@@ -130,6 +130,9 @@ def _params(params: GenerationParams) -> list[Any]:
         params.tool_choice,
         params.response_format,
     ]
+    if params.parallel_tool_calls is not None:  # (appended: keys without it stay as they were)
+        key.append(params.parallel_tool_calls)
+    return key
 
 
 def _target(request: Request, strategy: str, candidates: Sequence[str]) -> list[Any]:

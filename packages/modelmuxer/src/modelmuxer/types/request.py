@@ -72,6 +72,11 @@ class GenerationParams(BaseModel):
     seed: int | None = Field(default=None, ge=-_INT64_MAX - 1, le=_INT64_MAX)
     tools: list[ToolSpec] | None = None
     tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = Field(
+        default=None,
+        description="whether the model may call several tools in one answer (sent only with "
+        "tools; providers without the option refuse it)",
+    )
     response_format: JsonObject | None = None
     timeout_s: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
 

@@ -201,7 +201,8 @@ def _call_args(call: ModelCall) -> tuple[list[ChatMessage], list[BaseTool], dict
     params = call.request.params
     messages = to_chat_messages(call.request.messages)
     tools: list[BaseTool] = [_SchemaTool(spec) for spec in params.tools or ()]
-    kwargs: dict[str, Any] = {"allow_parallel_tool_calls": True}
+    # LlamaIndex's own switch: False keeps the first tool call of an answer
+    kwargs: dict[str, Any] = {"allow_parallel_tool_calls": params.parallel_tool_calls is not False}
     choice = params.tool_choice
     if choice == "required":
         kwargs["tool_required"] = True

@@ -390,6 +390,41 @@ def test_multi_process_mode_adds_up_every_process(tmp_path: Path) -> None:
     assert 99 < remaining < 100
 
 
+TWO_MUXERS = textwrap.dedent(
+    """
+    from modelmuxer import Muxer
+    from modelmuxer.config import MuxerSettings
+
+    settings = MuxerSettings(telemetry={"metrics": True}, load_entrypoints=False)
+    models = ["offline/openai/gpt-4o-mini", "offline/openai/gpt-4o"]
+    with Muxer(models, settings=settings) as a, Muxer(models, settings=settings) as b:
+        for i in range(3):
+            a.complete(f"Question number {i}?", model="offline/openai/gpt-4o-mini")
+            b.complete(f"Question number {i}?", model="offline/openai/gpt-4o-mini")
+    """
+)
+
+
+@pytest.mark.slow
+def test_multi_process_mode_counts_every_muxer_of_a_process(tmp_path: Path) -> None:
+    # one muxer per tenant in a gunicorn worker: each has its own registry, but the values
+    # live in the worker's files, where two objects for one series overwrote each other
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    subprocess.run([sys.executable, "-c", TWO_MUXERS], env=env, check=True, timeout=120)
+    merged = CollectorRegistry()
+    MultiProcessCollector(merged, path=str(tmp_path))
+    scrape = Scrape(generate_latest(merged).decode())
+    assert scrape.total("modelmuxer_requests_total", model=MINI, outcome="ok") == 6
+    assert scrape.total("modelmuxer_model_calls_total", model=MINI) == 6
+    assert scrape.total("modelmuxer_request_duration_seconds_count") == 6
+    assert scrape.total("modelmuxer_cache_requests_total") == 0  # no cache: not consulted
+
+
 @pytest.mark.slow
 def test_telemetry_off_imports_neither_prometheus_nor_opentelemetry() -> None:
     probe = textwrap.dedent(

@@ -85,6 +85,8 @@ class MetricSet:
         weakref.WeakKeyDictionary()
     )
     _sets_lock: ClassVar[threading.Lock] = threading.Lock()
+    #: multi-process mode: the registry of the one set every muxer of the process counts in
+    _process_registry: ClassVar[CollectorRegistry | None] = None
 
     def __init__(self, registry: CollectorRegistry, settings: TelemetrySettings) -> None:
         self._registry = weakref.ref(registry)
@@ -123,8 +125,21 @@ class MetricSet:
 
     @classmethod
     def of(cls, registry: CollectorRegistry, settings: TelemetrySettings) -> MetricSet:
-        """The families of ``registry``, built now if they were not yet."""
+        """The families of ``registry``, built now if they were not yet.
+
+        In multi-process mode every muxer of the process gets the same set, whatever registry
+        it was given: values live in the process's files, one per series, and two metric
+        objects for one series would each write their own total over the other's. A scrape
+        reads the files (:meth:`exposed`), so which registry the families sit in is moot.
+
+        :raises ConfigError: the set is shared and built with other identity labels or
+            latency buckets.
+        """
         with cls._sets_lock:
+            if multiprocess_dir() is not None:
+                if cls._process_registry is None:
+                    cls._process_registry = registry
+                registry = cls._process_registry
             found = cls._sets.get(registry)
             if found is None:
                 found = cls._sets[registry] = cls(registry, settings)
@@ -136,6 +151,10 @@ class MetricSet:
                     "muxers sharing a metrics registry must agree on telemetry.identity_labels "
                     "and telemetry.latency_buckets; give this muxer its own registry "
                     "(telemetry.metrics_registry='muxer')"
+                    if found.local is not None
+                    else "in multi-process mode (PROMETHEUS_MULTIPROC_DIR) every muxer of a "
+                    "process counts in the same metrics, so they must agree on "
+                    "telemetry.identity_labels and telemetry.latency_buckets"
                 )
             found._users += 1
             return found

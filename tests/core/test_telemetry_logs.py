@@ -105,6 +105,18 @@ def test_json_lines_hold_every_field(
     assert completion.request_id in request["message"]
 
 
+def test_enabling_logs_again_with_json_installs_the_handler(
+    make_muxer: MakeMuxer, restore_logging: logging.Logger
+) -> None:
+    # logs on from the settings, then enable_logs(json=True): json used to be ignored
+    settings = MuxerSettings(telemetry={"logs": True}, load_entrypoints=False)
+    muxer = make_muxer(OFFLINE_MODELS, settings=settings)
+    assert not any(isinstance(h.formatter, JsonFormatter) for h in restore_logging.handlers)
+    assert muxer.telemetry.enable_logs(json=True) is muxer.telemetry.logs
+    assert any(isinstance(h.formatter, JsonFormatter) for h in restore_logging.handlers)
+    assert muxer.telemetry.settings.log_json
+
+
 def test_events_are_logged_at_their_level(muxer: Muxer, caplog: pytest.LogCaptureFixture) -> None:
     muxer.telemetry.enable_logs()
     caplog.set_level(logging.INFO, logger="modelmuxer")

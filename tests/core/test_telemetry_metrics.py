@@ -329,6 +329,24 @@ def test_the_http_exporter_serves_and_stops(make_muxer: MakeMuxer) -> None:
         urllib.request.urlopen(url, timeout=2)
 
 
+def test_enabling_metrics_again_applies_the_port_and_refuses_another_registry(
+    make_muxer: MakeMuxer,
+) -> None:
+    # metrics on from the settings, then enable_metrics(port=...): the port used to be ignored
+    settings = MuxerSettings(telemetry={"metrics": True}, load_entrypoints=False)
+    muxer = make_muxer(OFFLINE_MODELS, settings=settings)
+    metrics = muxer.telemetry.enable_metrics(port=0)
+    assert metrics is muxer.telemetry.metrics
+    assert metrics.port
+    assert muxer.telemetry.settings.metrics_port == 0
+    muxer.complete("Hello!", model=MINI)
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics.port}/metrics", timeout=5) as r:
+        assert Scrape(r.read().decode()).total("modelmuxer_requests_total", model=MINI) == 1
+    assert muxer.telemetry.enable_metrics(registry=metrics.registry) is metrics
+    with pytest.raises(ConfigError, match="already on"):
+        muxer.telemetry.enable_metrics(registry=CollectorRegistry())
+
+
 def test_a_busy_port_is_a_config_error(make_muxer: MakeMuxer) -> None:
     first = make_muxer().telemetry.enable_metrics(port=0)
     assert first.port

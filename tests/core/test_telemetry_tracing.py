@@ -504,6 +504,22 @@ def test_the_tracing_setting_registers_the_plugin(make_muxer: MakeMuxer) -> None
     assert muxer.telemetry.enable_tracing() is muxer.telemetry.tracing
 
 
+async def test_enabling_tracing_again_applies_the_provider_it_is_given(
+    make_muxer: MakeMuxer, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    # tracing on from the settings (MODELMUXER_TELEMETRY), then the documented call: the
+    # provider (and capture_content) used to be ignored, so no span was ever exported
+    settings = MuxerSettings(telemetry={"tracing": True}, load_entrypoints=False)
+    muxer = make_muxer(OFFLINE_MODELS, settings=settings)
+    plugin = muxer.telemetry.tracing
+    again = muxer.telemetry.enable_tracing(tracer_provider=provider, capture_content=True)
+    assert again is plugin
+    await muxer.acomplete(PROMPT, model=MINI)
+    _, (attempt,) = _tree(exporter)
+    assert PROMPT in str(attempt.attributes["gen_ai.input.messages"])
+    assert muxer.telemetry.settings.capture_content
+
+
 @pytest.mark.parametrize(
     ("provider", "expected"),
     [("openai", "openai"), ("mistral", "mistral_ai"), ("bedrock", "aws.bedrock"), ("x", "x")],

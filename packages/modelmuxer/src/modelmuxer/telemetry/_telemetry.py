@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from modelmuxer.errors import ConfigError
+
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from prometheus_client import CollectorRegistry
@@ -67,23 +69,36 @@ class Telemetry:
         """Switch Prometheus metrics on (needs the ``metrics`` extra); returns the plugin.
 
         ``registry``: where the metrics go (default: as ``settings.metrics_registry`` says);
-        ``port``: serve them over HTTP there (default: ``settings.metrics_port``). Once on,
-        later calls return the same plugin.
-        """
-        if self.metrics is None:
-            from modelmuxer.telemetry.metrics import MetricsPlugin  # prometheus-client
+        ``port``: serve them over HTTP there (default: ``settings.metrics_port``). Once on
+        (by the settings or an earlier call), later calls return the same plugin, serving it on
+        ``port`` if one is given.
 
-            update = {"metrics": True} if port is None else {"metrics": True, "metrics_port": port}
-            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
-            plugin = MetricsPlugin(
-                self.settings,
-                catalog=self._catalog,
-                budgets=self._budgets,
-                registry=registry,
-                ops=self._ops,
-            )
-            self._pm.register(plugin, name="modelmuxer.telemetry.metrics")
-            self.metrics = plugin
+        :raises ConfigError: metrics are already on in another registry than ``registry``.
+        """
+        if self.metrics is not None:
+            if registry is not None and registry is not self.metrics.registry:
+                raise ConfigError(
+                    "metrics are already on in another registry (telemetry.metrics, or an "
+                    "earlier enable_metrics); pass the registry on the first call, or set "
+                    "telemetry.metrics_registry"
+                )
+            if port is not None:
+                self.settings = self._with(metrics_port=port)
+                self.metrics.serve(port, self.settings.metrics_addr)
+            return self.metrics
+        from modelmuxer.telemetry.metrics import MetricsPlugin  # prometheus-client
+
+        update = {"metrics": True} if port is None else {"metrics": True, "metrics_port": port}
+        self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
+        plugin = MetricsPlugin(
+            self.settings,
+            catalog=self._catalog,
+            budgets=self._budgets,
+            registry=registry,
+            ops=self._ops,
+        )
+        self._pm.register(plugin, name="modelmuxer.telemetry.metrics")
+        self.metrics = plugin
         return self.metrics
 
     def enable_tracing(
@@ -97,36 +112,58 @@ class Telemetry:
 
         ``tracer_provider``: where spans go (default: the global provider, looked up per
         request); ``capture_content``: prompts and answers on spans; ``live_spans``: always the
-        tracer's own spans, never direct ones (both default to the settings).
+        tracer's own spans, never direct ones (both default to the settings). Once on (by the
+        settings or an earlier call), later calls return the same plugin with the arguments
+        given applied to it.
         """
-        if self.tracing is None:
-            from modelmuxer.telemetry.tracing import TracingPlugin  # opentelemetry
-
-            settings = self.settings
-            capture = settings.capture_content if capture_content is None else capture_content
-            live = settings.live_spans if live_spans is None else live_spans
-            update = {"tracing": True, "capture_content": capture, "live_spans": live}
-            self.settings = settings.model_validate({**settings.model_dump(), **update})
-            plugin = TracingPlugin(
-                tracer_provider=tracer_provider, capture_content=capture, live_spans=live
+        if self.tracing is not None:
+            self.tracing.reconfigure(
+                tracer_provider=tracer_provider,
+                capture_content=capture_content,
+                live_spans=live_spans,
             )
-            plugin.register(self._pm)
-            self.tracing = plugin
+            self.settings = self._with(
+                capture_content=self.tracing.capture_content, live_spans=self.tracing.live_spans
+            )
+            return self.tracing
+        from modelmuxer.telemetry.tracing import TracingPlugin  # opentelemetry
+
+        settings = self.settings
+        capture = settings.capture_content if capture_content is None else capture_content
+        live = settings.live_spans if live_spans is None else live_spans
+        update = {"tracing": True, "capture_content": capture, "live_spans": live}
+        self.settings = settings.model_validate({**settings.model_dump(), **update})
+        plugin = TracingPlugin(
+            tracer_provider=tracer_provider, capture_content=capture, live_spans=live
+        )
+        plugin.register(self._pm)
+        self.tracing = plugin
         return self.tracing
 
     def enable_logs(self, *, json: bool | None = None) -> LogPlugin:
         """Switch structured logs on; ``json`` also writes them as JSON lines to stderr
-        (default: ``settings.log_json``). Returns the plugin."""
-        if self.logs is None:
-            from modelmuxer.telemetry.logs import LogPlugin
+        (default: ``settings.log_json``). Returns the plugin; once on (by the settings or an
+        earlier call), ``json=True`` installs the JSON handler then (``False`` removes none)."""
+        if self.logs is not None:
+            if json:
+                from modelmuxer.telemetry.logs import install_json_handler
 
-            as_json = self.settings.log_json if json is None else json
-            update = {"logs": True, "log_json": as_json}
-            self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
-            plugin = LogPlugin(json=as_json)
-            self._pm.register(plugin, name="modelmuxer.telemetry.logs")
-            self.logs = plugin
+                install_json_handler()
+                self.settings = self._with(log_json=True)
+            return self.logs
+        from modelmuxer.telemetry.logs import LogPlugin
+
+        as_json = self.settings.log_json if json is None else json
+        update = {"logs": True, "log_json": as_json}
+        self.settings = self.settings.model_validate({**self.settings.model_dump(), **update})
+        plugin = LogPlugin(json=as_json)
+        self._pm.register(plugin, name="modelmuxer.telemetry.logs")
+        self.logs = plugin
         return self.logs
+
+    def _with(self, **update: object) -> TelemetrySettings:
+        """The settings with ``update`` applied (validated again)."""
+        return self.settings.model_validate({**self.settings.model_dump(), **update})
 
     def close(self) -> None:
         """Release the metrics' registry share (its HTTP server stops with its last muxer)."""

@@ -138,6 +138,25 @@ class TracingPlugin:
         self._pm = pm
         self._sync_wrappers(self.tracer() is not None)
 
+    def reconfigure(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        capture_content: bool | None = None,
+        live_spans: bool | None = None,
+    ) -> None:
+        """Apply the settings given (``None``: unchanged) from the next span on; the attempt
+        wrappers follow whether a tracer is available now."""
+        if capture_content is not None:
+            self.capture_content = capture_content
+        if live_spans is not None:
+            self.live_spans = live_spans
+        if tracer_provider is not None:
+            self.tracer_provider = tracer_provider
+        self._seen = None  # look the provider up again, and decide on direct spans again
+        self._next_check = 0.0
+        self._sync_wrappers(self.tracer() is not None)
+
     def tracer(self) -> Tracer | None:
         """The tracer spans are made with; ``None`` while no tracer provider is configured."""
         provider = self.tracer_provider

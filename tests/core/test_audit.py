@@ -261,6 +261,30 @@ def test_an_inserted_row_is_named(url: str, tmp_path: Path, keyed: bool) -> None
     assert (problem.kind, problem.seq) == ("inserted", 3)
 
 
+def _swap(url: str, a: int, b: int) -> None:
+    """Put rows ``a`` and ``b`` in each other's place, as an intruder reordering the log must."""
+    execute(
+        url,
+        f"UPDATE audit_log SET seq = 1000 WHERE seq = {a}",
+        f"UPDATE audit_log SET seq = {a} WHERE seq = {b}",
+        f"UPDATE audit_log SET seq = {b} WHERE seq = 1000",
+    )
+
+
+@pytest.mark.parametrize(("a", "b"), [(1, 2), (3, 4), (2, 5), (5, 6)])
+def test_reordered_rows_are_named(url: str, tmp_path: Path, a: int, b: int) -> None:
+    # a reordering used to be reported as an insertion ("this row was put between them"),
+    # which sends an investigator looking for a forged row that does not exist
+    _fill(url, tmp_path, 6)
+    _swap(url, a, b)
+    result = verify_chain(url)
+    assert result.problem is not None
+    assert (result.problem.kind, result.problem.seq) == ("reordered", a)
+    assert f"row {a} follows row {b - 1 if b > a + 1 else b}" in result.problem.detail
+    assert "row 0" not in str(result)
+    assert result.rows == a - 1
+
+
 def test_a_row_appended_past_the_chain_is_named(url: str, tmp_path: Path) -> None:
     _fill(url, tmp_path, 3)
     insert_forged(url, 4, prev_hash=secrets.token_hex(32))

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from modelmuxer.audit.chain import GENESIS, Body, entry_hash, row_of_body
 from modelmuxer.audit.models import AuditRow
 
-__all__ = ["Head", "append_entries", "read_head", "read_rows"]
+__all__ = ["Head", "append_entries", "find_seq", "read_head", "read_rows"]
 
 #: ``pg_advisory_xact_lock`` key of the audit writers ("mmau")
 _ADVISORY_LOCK = 0x6D6D_6175
@@ -96,3 +96,12 @@ async def read_rows(engine: AsyncEngine, *, page: int = 1000) -> AsyncIterator[d
         if len(rows) < page:
             return
         after = rows[-1]["seq"]
+
+
+async def find_seq(engine: AsyncEngine, row_hash: str) -> int | None:
+    """The ``seq`` of the row whose hash is ``row_hash`` (``None``: no such row); one lookup
+    on the unique index of ``hash``."""
+    async with engine.connect() as conn:
+        result = await conn.execute(select(_TABLE.c.seq).where(_TABLE.c.hash == row_hash))
+        found = result.scalar_one_or_none()
+    return None if found is None else int(found)

@@ -4,9 +4,11 @@ Walking by ``seq``, with ``prev`` the last good row (the genesis before the firs
 
 * a ``seq`` that skips numbers: the missing rows were **deleted**;
 * a row whose stored hash is not the hash of its content: it was **altered**;
+* an intact row that links to another row of the log than ``prev`` (nor the one before it):
+  rows were **reordered** (their ``seq`` changed places);
 * a row whose successor links to ``prev`` (the row before it): it was **inserted** in between;
-  likewise a row that is intact but does not link to ``prev`` (inserted, or the rows before it
-  were deleted and the rest renumbered).
+  likewise a row that is intact but links to no row of the log (inserted, or the rows before
+  it were deleted and the rest renumbered).
 
 What the chain alone cannot show: rows removed from the *end* (pass the head you recorded
 earlier as ``expect_head`` to catch that), and, without an HMAC key, a rewrite that recomputes
@@ -23,11 +25,11 @@ from typing import Any, Literal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from modelmuxer.audit.chain import GENESIS, body_of_row, entry_hash
-from modelmuxer.audit.store import read_rows
+from modelmuxer.audit.store import find_seq, read_rows
 
 __all__ = ["BreakKind", "ChainBreak", "VerifyResult", "averify_chain", "verify_chain"]
 
-BreakKind = Literal["altered", "inserted", "deleted"]
+BreakKind = Literal["altered", "inserted", "deleted", "reordered"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +98,24 @@ def _judge(
     prev: tuple[int, str],
     before_prev: str | None,
     key: bytes | None,
+    predecessor: int | None,
 ) -> ChainBreak | None:
+    """The break at ``row``, if any. ``predecessor``: the ``seq`` of the row ``row`` links to
+    (``None`` when it links to ``prev`` or to no row of the log)."""
     seq = int(row["seq"])
     prev_seq, prev_hash = prev
     valid = entry_hash(body_of_row(row), row["prev_hash"], key) == row["hash"]
     linked = row["prev_hash"] == prev_hash
     if valid and linked:
         return None
+    if valid and predecessor is not None and predecessor != prev_seq - 1:
+        return ChainBreak(
+            "reordered",
+            seq,
+            f"row {seq} follows row {predecessor} in the chain, not "
+            f"{f'row {prev_seq}' if prev_seq else 'the start of the log'}: rows were moved "
+            "out of their order",
+        )
     if nxt is not None and nxt["prev_hash"] == prev_hash and int(nxt["seq"]) == seq + 1:
         return ChainBreak(
             "inserted",
@@ -156,7 +169,9 @@ async def averify_chain(
                     f"{missing} missing (the log jumps from {prev[0]} to {seq})",
                 )
             )
-        problem = _judge(row, nxt, prev, before_prev, key)
+        linked = row["prev_hash"] == prev[1]
+        predecessor = None if linked else await find_seq(engine, str(row["prev_hash"]))
+        problem = _judge(row, nxt, prev, before_prev, key, predecessor)
         if problem is not None:
             return result(problem)
         if expect_head is not None and seq == expect_head[0]:

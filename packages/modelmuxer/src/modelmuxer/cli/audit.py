@@ -101,8 +101,8 @@ def add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "audit",
         help="the audit log: verify its hash chain",
         description="The audit log keeps one hash-chained entry per request in the ledger's "
-        "database. 'verify' walks the chain and names the first row altered, inserted or "
-        "deleted; it exits 1 when the chain is broken.",
+        "database. 'verify' walks the chain and names the first row altered, inserted, "
+        "deleted or reordered; it exits 1 when the chain is broken.",
     )
     commands = audit.add_subparsers(title="commands", dest="audit_command", metavar="COMMAND")
     commands.required = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -324,3 +325,35 @@ def test_policies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert policies.default == "deny"
     assert policies.rules[0].name == "interns"
     assert policies.rules[0].allow_tiers == ["economy"]
+
+
+def test_a_model_pattern_that_matches_no_candidate_is_warned_about(
+    make_muxer: MakeMuxer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # "gpt-4o" is matched against whole ids ("offline/openai/gpt-4o"): a deny rule with it
+    # denied nothing, silently, and the model it meant stayed allowed
+    with caplog.at_level(logging.WARNING, logger="modelmuxer.policies"):
+        muxer = _muxer(
+            make_muxer,
+            rules=[
+                {"name": "no-4o", "deny_models": ["gpt-4o", "*mini"], "deny_providers": ["opnai"]},
+                {"name": "fine", "allow_models": ["offline/*"], "allow_providers": ["OpenAI"]},
+            ],
+        )
+    assert muxer.complete(EASY, model=GPT4O).model == GPT4O  # still allowed: the warning's point
+    messages = [r.getMessage() for r in caplog.records if r.name == "modelmuxer.policies"]
+    assert len(messages) == 2, messages
+    assert (
+        "policy 'no-4o': deny_models pattern 'gpt-4o' matches none of this muxer's models"
+        in (messages[0])
+    )
+    assert "whole model ids" in messages[0]
+    assert "policy 'no-4o': deny_providers 'opnai' is the provider of none of" in messages[1]
+
+
+def test_the_cost_cap_is_shown_to_its_precision(make_muxer: MakeMuxer) -> None:
+    muxer = _muxer(make_muxer, rules=[{"name": "tiny", "max_cost_usd": 0.0000001}])
+    with pytest.raises(NoEligibleModel) as caught:
+        muxer.complete(EASY)
+    assert "exceeds the $0.0000001 a request may cost" in str(caught.value)
+    assert "$0.000000 " not in str(caught.value)

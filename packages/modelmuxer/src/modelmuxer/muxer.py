@@ -165,7 +165,7 @@ class Muxer:
         if settings.policies.active:
             from modelmuxer.policies.engine import PolicyEngine
 
-            self.policies = PolicyEngine(settings.policies, self.plugins)
+            self.policies = PolicyEngine(settings.policies, self.plugins, cards=self.catalog)
             self.plugins.register(self.policies, name="modelmuxer.policies")
         #: the audit log (``settings.audit``), registered as a plugin; ``None`` when disabled
         self.audit: AuditLog | None = None

@@ -4,7 +4,9 @@ filtering (``modelmuxer_filter_candidates``), so a denial names its rule in the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import fnmatch
+import logging
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from modelmuxer.analysis import analyze
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PII_COUNTS_KEY", "RULES_KEY", "PolicyEngine", "has_pii"]
 
+_log = logging.getLogger("modelmuxer.policies")
+
 #: ``ctx.state`` key where PII redaction leaves its counts (kind -> distinct values found)
 PII_COUNTS_KEY = "pii_counts"
 #: ``ctx.state`` key where the engine leaves the names of the rules that applied (the audit
@@ -35,6 +39,40 @@ def has_pii(ctx: RequestContext, pii_tag: str = "pii") -> bool:
     if isinstance(counts, dict) and any(isinstance(n, int) and n > 0 for n in counts.values()):
         return True
     return pii_tag in ctx.request.tags
+
+
+def _usd(amount: float) -> str:
+    """``amount`` in dollars to 1e-9, without trailing zeros (``0.05``, ``0.0000001``)."""
+    text = f"{amount:.9f}".rstrip("0")
+    return text + "00" if text.endswith(".") else text
+
+
+def unmatched(settings: PolicySettings, cards: Iterable[ModelCard]) -> list[str]:
+    """What the rules name that none of ``cards`` is: a model pattern no id matches, a
+    provider no card has. A deny entry like that denies nothing (model ids are matched whole:
+    ``gpt-4o`` is not ``openai/gpt-4o``), which is why :class:`PolicyEngine` warns of them."""
+    listed = list(cards)
+    ids = [card.id for card in listed]
+    providers = {card.provider.lower() for card in listed}
+    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    found: list[str] = []
+    for rule in settings.rules:
+        for field in ("deny_models", "allow_models"):
+            for pattern in getattr(rule, field) or ():
+                if not any(fnmatch.fnmatchcase(i, pattern) for i in ids):
+                    found.append(
+                        f"policy {rule.name!r}: {field} pattern {pattern!r} matches none of this "
+                        f"muxer's models ({shown}); patterns are matched against whole model "
+                        "ids, e.g. '*gpt-4o' or 'openai/*'"
+                    )
+        for field in ("deny_providers", "allow_providers"):
+            for provider in getattr(rule, field) or ():
+                if provider.lower() not in providers:
+                    found.append(
+                        f"policy {rule.name!r}: {field} {provider!r} is the provider of none of "
+                        f"this muxer's models (providers: {', '.join(sorted(providers))})"
+                    )
+    return found
 
 
 def _who(identity: Identity) -> str:
@@ -55,9 +93,18 @@ class PolicyEngine:
     before the request as a whole would exceed the cap.
     """
 
-    def __init__(self, settings: PolicySettings, pm: pluggy.PluginManager | None = None) -> None:
+    def __init__(
+        self,
+        settings: PolicySettings,
+        pm: pluggy.PluginManager | None = None,
+        *,
+        cards: Iterable[ModelCard] | None = None,
+    ) -> None:
         self.settings = settings
         self._pm = pm
+        if cards is not None:  # the muxer's models: warn of rules that name none of them
+            for warning in unmatched(settings, cards):
+                _log.warning("%s", warning)
 
     def applying(self, ctx: RequestContext) -> list[PolicyRule]:
         """The rules that apply to ``ctx.request``, in order."""
@@ -104,8 +151,8 @@ class PolicyEngine:
         worst = worst_case_cost(features, ctx.request, card)
         if worst > rule.max_cost_usd:
             return (
-                f"worst-case cost ${worst:.6f} exceeds the ${rule.max_cost_usd:.6f} a request "
-                "may cost (a lower max_tokens lowers the worst case)"
+                f"worst-case cost ${_usd(worst)} exceeds the ${_usd(rule.max_cost_usd)} a "
+                "request may cost (a lower max_tokens lowers the worst case)"
             )
         return None
 

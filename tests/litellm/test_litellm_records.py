@@ -360,3 +360,35 @@ def test_the_proxys_report_of_a_departed_clients_stream_is_a_cancelled_call() ->
     assert recorder.record(kwargs, partial, None, None, "ok") is None  # once per call
     kwargs = {**kwargs, "litellm_call_id": "call-2", "metadata": {}}
     assert recorder.record(kwargs, partial, None, None, "ok").outcome == "ok"  # type: ignore[union-attr]
+
+
+def test_a_call_another_registration_routed_is_not_recorded_here() -> None:
+    """``unregister`` then ``register`` on one router: LiteLLM may report a call the first
+    registration routed after the second is in place; it is the first's (its plugins), not
+    the second's."""
+    info = RoutingInfo(
+        request_id="req-1",
+        group="chat",
+        deployment="mini",
+        strategy="hybrid",
+        reason="mini: the cheapest",
+        identity=Identity(),
+        by="first",
+    )
+
+    def report(recorder: CallRecorder, call_id: str, data: dict[str, object]) -> object:
+        kwargs = {
+            "litellm_call_id": call_id,
+            "response_cost": 0.001,
+            "litellm_params": {"model_info": {"id": "mini"}, "metadata": {METADATA_KEY: data}},
+        }
+        partial = {"usage": {"prompt_tokens": 9, "completion_tokens": 4}}
+        return recorder.record(kwargs, partial, None, None, "ok")
+
+    second = CallRecorder(owns=lambda _: True, card_by_id=lambda _: None, instance_id="second")
+    assert report(second, "call-1", info.to_metadata()) is None
+    assert report(second, "call-2", {**info.to_metadata(), "by": "second"}) is not None
+    first = CallRecorder(owns=lambda _: True, card_by_id=lambda _: None, instance_id="first")
+    record = report(first, "call-1", info.to_metadata())
+    assert isinstance(record, CallRecord)
+    assert (record.request_id, record.strategy) == ("req-1", "hybrid")

@@ -123,7 +123,7 @@ class ModelMuxerCallback(CustomLogger):
         self._owned: frozenset[str] = frozenset()
         self._foreign: set[str] = set()  # ids seen from other routers
         self._lock = threading.Lock()
-        self._recorder = CallRecorder(self._owns_id, self._card_by_id)
+        self._recorder = CallRecorder(self._owns_id, self._card_by_id, self.instance_id)
         self._holds = BudgetHolds()
         #: tasks settling the budgets of abandoned streams (kept until done)
         self._settling: set[asyncio.Task[None]] = set()
@@ -389,6 +389,7 @@ class ModelMuxerCallback(CustomLogger):
             group=group,
             identity=request.identity,
             tags=request.tags,
+            by=self.instance_id,
         )
         return info, ctx
 

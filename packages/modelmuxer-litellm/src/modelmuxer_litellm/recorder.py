@@ -30,14 +30,20 @@ class CallRecorder:
     """Builds the :class:`~modelmuxer.types.CallRecord` of each call LiteLLM reports.
 
     ``owns(deployment_id)`` says whether a deployment is this router's (LiteLLM reports every
-    call of the process to every callback); ``card_by_id`` prices a deployment. Thread-safe:
-    LiteLLM reports sync calls from worker threads.
+    call of the process to every callback); ``card_by_id`` prices a deployment;
+    ``instance_id`` is the callback's: a call another callback routed (an earlier registration
+    on the same router, reported after it was unregistered) is that one's, not recorded here.
+    Thread-safe: LiteLLM reports sync calls from worker threads.
     """
 
     def __init__(
-        self, owns: Callable[[str], bool], card_by_id: Callable[[str], ModelCard | None]
+        self,
+        owns: Callable[[str], bool],
+        card_by_id: Callable[[str], ModelCard | None],
+        instance_id: str = "",
     ) -> None:
         self._owns = owns
+        self._instance_id = instance_id
         self._card_by_id = card_by_id
         self._lock = threading.Lock()
         self._attempts: OrderedDict[str, int] = OrderedDict()
@@ -53,8 +59,8 @@ class CallRecorder:
         end_time: object,
         outcome: CallOutcome,
     ) -> CallRecord | None:
-        """The call's record, or ``None`` for a call that is not this router's or was already
-        reported."""
+        """The call's record, or ``None`` for a call that is not this router's, was routed by
+        another callback, or was already reported."""
         params = kwargs.get("litellm_params")
         model_info = params.get("model_info") if is_mapping(params) else None
         if not is_mapping(model_info) or not model_info.get("id"):
@@ -65,6 +71,8 @@ class CallRecorder:
         if outcome == "ok" and client_disconnected(kwargs):
             outcome = "cancelled"  # the proxy's report of what a departed client was sent
         info = _routing_info(kwargs, deployment, self.memo)
+        if info.by and self._instance_id and info.by != self._instance_id:
+            return None  # routed by another registration (one since unregistered): its call
         attempt = self._first_report(
             str(kwargs.get("litellm_call_id") or id(kwargs)), info.request_id
         )

@@ -102,6 +102,8 @@ class RoutingInfo:
     identity: Identity
     tags: frozenset[str] = frozenset()
     features: Mapping[str, object] = field(default_factory=dict)
+    #: the callback that routed the request (its ``instance_id``; empty: not said)
+    by: str = ""
 
     @classmethod
     def of(
@@ -112,6 +114,7 @@ class RoutingInfo:
         group: str,
         identity: Identity,
         tags: frozenset[str],
+        by: str = "",
     ) -> RoutingInfo:
         return cls(
             request_id=request_id,
@@ -122,19 +125,23 @@ class RoutingInfo:
             identity=identity,
             tags=tags,
             features=decision.features,
+            by=by,
         )
 
     def to_metadata(self) -> dict[str, Any]:
-        """JSON data for ``metadata["modelmuxer"]``: the request id, the deployment and the
-        strategy. The reason, identity and tags stay in the process's :class:`RoutingMemo`
-        (LiteLLM copies the metadata into every logging payload; the records, the response's
-        ``_hidden_params`` and the headers carry the reason)."""
-        return {
+        """JSON data for ``metadata["modelmuxer"]``: the request id, the deployment, the
+        strategy and the callback that routed it. The reason, identity and tags stay in the
+        process's :class:`RoutingMemo` (LiteLLM copies the metadata into every logging payload;
+        the records, the response's ``_hidden_params`` and the headers carry the reason)."""
+        data = {
             "request_id": self.request_id,
             "group": self.group,
             "deployment": self.deployment,
             "strategy": self.strategy,
         }
+        if self.by:
+            data["by"] = self.by
+        return data
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
@@ -150,6 +157,7 @@ class RoutingInfo:
             reason=str(data.get("reason", "")),
             identity=Identity.model_validate(data.get("identity") or {}),
             tags=frozenset(data.get("tags") or ()),
+            by=str(data.get("by") or ""),
         )
 
     def summary(self) -> dict[str, str]:

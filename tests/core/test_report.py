@@ -250,3 +250,10 @@ def test_the_cli_groups_match_the_api() -> None:
     from modelmuxer.cli.report import _GROUPS
 
     assert set(_GROUPS) == set(get_args(GroupBy))
+
+
+def test_an_unparsable_url_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--url", "not a url"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ledger url:")
+    assert err.count("\n") == 1

@@ -159,13 +159,17 @@ def render_json(report: SpendReport) -> str:
 
 def _check_ledger(url: str) -> None:
     """A clear error, instead of an empty SQLite file or a missing table, when there is no
-    ledger at ``url``."""
+    ledger at ``url`` (or ``url`` is not a url at all)."""
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from modelmuxer.ledger.errors import safe_url
     from modelmuxer.ledger.migrate import current
 
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:  # the url may hold a password: never echo it
+        raise ConfigError(f"ledger url: {exc}") from None
     database = parsed.database
     is_file = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
     if is_file and not Path(str(database)).expanduser().exists():

@@ -257,3 +257,9 @@ def test_an_unparsable_url_is_one_error_line(capsys: pytest.CaptureFixture[str])
     err = capsys.readouterr().err
     assert err.startswith("error: ledger url:")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "1000000d", "999999999999h"])
+def test_a_relative_time_too_far_back_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="too far back"):
+        parse_moment(text)

@@ -27,11 +27,17 @@ _GROUPS = ("model", "user", "org", "project", "day", "provider", "strategy")
 
 def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
     """A point in time: ISO date / datetime (UTC unless it says), or ``7d`` / ``12h`` / ``2w``
-    ago."""
+    ago.
+
+    :raises ConfigError: ``text`` is neither, or goes back before the year 1.
+    """
     match = _RELATIVE.match(text)
     if match:
         unit = {"h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+        except OverflowError:
+            raise ConfigError(f"{text!r} is too far back: datetimes start at the year 1") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -263,3 +263,11 @@ def test_an_unparsable_url_is_one_error_line(capsys: pytest.CaptureFixture[str])
 def test_a_relative_time_too_far_back_is_a_config_error(text: str) -> None:
     with pytest.raises(ConfigError, match="too far back"):
         parse_moment(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["global=NaN", "global=sNaN", "org:acme=Infinity", "user:ann=-inf"]
+)
+def test_a_budget_must_be_a_finite_amount(text: str) -> None:
+    with pytest.raises(ConfigError, match="cannot read budget"):
+        parse_budget(text)

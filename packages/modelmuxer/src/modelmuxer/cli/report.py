@@ -48,7 +48,11 @@ def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def parse_budget(text: str) -> BudgetLimit:
-    """``global=100``, ``org:acme=50``, ``user:alice=5``, ``project:search=20`` (USD)."""
+    """``global=100``, ``org:acme=50``, ``user:alice=5``, ``project:search=20`` (USD).
+
+    :raises ConfigError: another form, or an amount that is not a finite number >= 0 (``NaN``
+        and ``Infinity`` are refused).
+    """
     from modelmuxer.ledger.reports import BudgetLimit
 
     scope_name, _, amount = text.partition("=")
@@ -59,6 +63,7 @@ def parse_budget(text: str) -> BudgetLimit:
         limit = Decimal(-1)
     if (
         scope not in ("global", "user", "org", "project")
+        or not limit.is_finite()
         or limit < 0
         or (scope != "global" and not name)
     ):

@@ -271,3 +271,20 @@ def test_a_relative_time_too_far_back_is_a_config_error(text: str) -> None:
 def test_a_budget_must_be_a_finite_amount(text: str) -> None:
     with pytest.raises(ConfigError, match="cannot read budget"):
         parse_budget(text)
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_is_strict_when_a_zero_budget_is_overspent(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--url", ledger_url, "--budget", "global=0", "--format", "json"]
+    assert main(argv) == 0
+    budget = _strict_json(capsys.readouterr().out)["budgets"][0]
+    assert Decimal(budget["spent_usd"]) > 0
+    assert budget["used"] is None  # infinite: JSON has no such number

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -156,7 +157,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def render_json(report: SpendReport) -> str:
-    """The whole report as JSON (amounts as decimal strings, exact)."""
+    """The whole report as strict JSON (amounts as decimal strings, exact; a budget's ``used``
+    is ``null`` where it is infinite: a zero limit with spend)."""
     from dataclasses import asdict
 
     data = asdict(report)
@@ -164,8 +166,8 @@ def render_json(report: SpendReport) -> str:
     data["savings"]["vs_named_usd"] = report.savings.vs_named_usd
     for line, budget in zip(data["budgets"], report.budgets, strict=True):
         line["remaining_usd"] = budget.remaining_usd
-        line["used"] = budget.used
-    return json.dumps(data, default=_jsonable, indent=2)
+        line["used"] = budget.used if math.isfinite(budget.used) else None
+    return json.dumps(data, default=_jsonable, indent=2, allow_nan=False)
 
 
 def _check_ledger(url: str) -> None:

@@ -288,3 +288,13 @@ def test_json_is_strict_when_a_zero_budget_is_overspent(
     budget = _strict_json(capsys.readouterr().out)["budgets"][0]
     assert Decimal(budget["spent_usd"]) > 0
     assert budget["used"] is None  # infinite: JSON has no such number
+
+
+def test_a_reversed_time_range_is_an_error(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--url", ledger_url, "--since", "2026-04-01", "--until", "2026-03-01"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --since")
+    assert "before --until" in err

@@ -209,6 +209,10 @@ def run_report(args: argparse.Namespace) -> int:
     url = ledger_url(args.url, args.config)
     since = parse_moment(args.since) if args.since else None
     until = parse_moment(args.until) if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(
+            f"--since {args.since} is not before --until {args.until}: the range is empty"
+        )
     where = {k: v for k in ("user", "org", "project") if (v := getattr(args, k)) is not None}
     budgets = [parse_budget(text) for text in args.budget or ()] or _settings_budgets(args.config)
     _check_ledger(url)

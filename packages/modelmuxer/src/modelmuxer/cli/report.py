@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmuxer.cli.db import add_url_options, ledger_url
+from modelmuxer.cli.db import add_url_options, ledger_url, missing_sqlite_file
 from modelmuxer.cli.table import render_table
 from modelmuxer.errors import ConfigError
 
@@ -173,20 +173,11 @@ def render_json(report: SpendReport) -> str:
 def _check_ledger(url: str) -> None:
     """A clear error, instead of an empty SQLite file or a missing table, when there is no
     ledger at ``url`` (or ``url`` is not a url at all)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     from modelmuxer.ledger.errors import safe_url
     from modelmuxer.ledger.migrate import current
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:  # the url may hold a password: never echo it
-        raise ConfigError(f"ledger url: {exc}") from None
-    database = parsed.database
-    is_file = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
-    if is_file and not Path(str(database)).expanduser().exists():
-        raise ConfigError(f"no ledger at {parsed.database}: enable the ledger or pass --url")
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ConfigError(f"no ledger at {missing}: enable the ledger or pass --url")
     try:
         revision = current(url)
     except Exception as exc:

@@ -391,3 +391,13 @@ def test_the_cli_on_a_database_without_the_log(
     down = "postgresql+asyncpg://nobody:secret@127.0.0.1:1/none"
     assert main(["audit", "verify", "--url", down]) == 2
     assert "secret" not in capsys.readouterr().err
+
+
+def test_the_cli_on_a_missing_sqlite_file_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "typo" / "ledger.db"
+    assert main(["audit", "verify", "--url", f"sqlite+aiosqlite:///{path}"]) == 2
+    err = capsys.readouterr().err
+    assert f"no database at {path}" in err
+    assert not path.parent.exists()

@@ -142,6 +142,18 @@ def test_demo_shows_the_cache_the_budget_and_the_ledger(
     assert Decimal(orgs["frugal-team"]["cost_usd"]) == Decimal(budget["spent_usd"])
 
 
+def test_demo_with_an_unreachable_ledger_is_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql+asyncpg://nobody:secret@127.0.0.1:1/none"
+    code, out, err = run(capsys, "demo", "--limit", "1", "--ledger", url)
+    assert code == 2
+    assert err.startswith("error: cannot reach the demo's ledger postgresql+asyncpg://nobody:***@")
+    assert err.count("\n") == 1
+    assert "secret" not in err
+    assert out == ""
+
+
 def test_demo_footnote_discloses_the_scripted_refusals(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run(capsys, "demo", "--strategy", "cascade")
     assert code == 0

@@ -298,3 +298,64 @@ def test_settings_are_frozen() -> None:
     settings = MuxerSettings()
     with pytest.raises(ValueError, match="frozen"):
         settings.strategy = "cascade"  # type: ignore[misc]
+
+
+# -- MODELMUXER_* variables that are no setting ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("MODELMUXER_BUDGET", "did you mean MODELMUXER_BUDGETS?"),
+        ("MODELMUXER_STRATEGIE", "did you mean MODELMUXER_STRATEGY?"),
+        ("modelmuxer_timeout", "did you mean MODELMUXER_TIMEOUT_S?"),
+        ("MODELMUXER_CACHE__ENABLED", "MODELMUXER_CACHE='{\"enabled\": ...}'"),
+        ("MODELMUXER_LEDGER_URL", "MODELMUXER_LEDGER='{\"url\": ...}'"),
+        ("MODELMUXER_ENCRYPTION_KEY", "did you mean MODELMUXER_ENCRYPTION_KEYS?"),
+        ("MODELMUXER_XYZZY", "docs/configuration.md"),
+    ],
+)
+def test_an_unknown_variable_is_a_warning_naming_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str, hint: str
+) -> None:
+    monkeypatch.setenv(name, "{}")
+    with caplog.at_level("WARNING", logger="modelmuxer.config"):
+        settings = load_settings()  # still loads: a warning, not an error
+    assert settings == MuxerSettings()
+    [record] = [r for r in caplog.records if r.name == "modelmuxer.config"]
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith(f"{name} is set but is not a ModelMuxer setting")
+    assert hint in record.getMessage()
+
+
+def test_settings_and_the_projects_own_variables_are_not_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    from modelmuxer.config import PROJECT_VARIABLES
+
+    assert "MODELMUXER_HOME" in PROJECT_VARIABLES
+    assert "MODELMUXER_DISABLE_PLUGIN_AUTOLOAD" in PROJECT_VARIABLES
+    for name in PROJECT_VARIABLES:
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("MODELMUXER_TEST_SOMETHING", "x")  # the test suite's own
+    monkeypatch.setenv("MODELMUXER_STRATEGY", "cascade")
+    # a variable the settings name as where a key lives is one of theirs, too
+    monkeypatch.setenv("MODELMUXER_PROD_AUDIT_KEY", "k" * 32)
+    monkeypatch.setenv("MODELMUXER_OPENAI_KEY", "sk-test")
+    path = _write(
+        tmp_path / "m.json",
+        json.dumps(
+            {
+                "audit": {"hmac_key_env": "MODELMUXER_PROD_AUDIT_KEY"},
+                "models": [
+                    {
+                        "id": "offline/openai/gpt-4o-mini",
+                        "deployment": {"api_key_env": "MODELMUXER_OPENAI_KEY"},
+                    }
+                ],
+            }
+        ),
+    )
+    with caplog.at_level("WARNING", logger="modelmuxer.config"):
+        load_settings(path)
+    assert [r.getMessage() for r in caplog.records if r.name == "modelmuxer.config"] == []

@@ -144,6 +144,20 @@ def test_the_keys_command_generates_keys_and_shows_only_ids(
     assert not any(k in out for k in keys)
 
 
+def test_keys_ids_without_keys_or_encryption_does_not_say_encryption_is_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelmuxer.cli import main
+
+    monkeypatch.delenv(DEFAULT_KEYS_ENV, raising=False)
+    monkeypatch.delenv("MODELMUXER_ENCRYPTION", raising=False)
+    assert main(["keys", "ids"]) == 2
+    err = capsys.readouterr().err
+    assert "encryption is on" not in err
+    assert err.startswith(f"error: no encryption key is configured (${DEFAULT_KEYS_ENV}")
+    assert "modelmuxer keys generate" in err
+
+
 # -- cached answers in Redis ---------------------------------------------------------------------
 
 

@@ -92,3 +92,12 @@ def test_the_migrations_ship_inside_the_package() -> None:
     scripts = Path(migrate.__file__).parent / "migrations"
     assert (scripts / "env.py").is_file()
     assert list((scripts / "versions").glob("0001_*.py"))
+
+
+def test_db_current_on_a_missing_sqlite_file_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "typo" / "ledger.db"
+    assert main(["db", "current", "--url", f"sqlite+aiosqlite:///{path}"]) == 0
+    assert "not migrated" in capsys.readouterr().out
+    assert not path.parent.exists()

@@ -250,3 +250,51 @@ def test_the_cli_groups_match_the_api() -> None:
     from modelmuxer.cli.report import _GROUPS
 
     assert set(_GROUPS) == set(get_args(GroupBy))
+
+
+def test_an_unparsable_url_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--url", "not a url"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ledger url:")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "1000000d", "999999999999h"])
+def test_a_relative_time_too_far_back_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="too far back"):
+        parse_moment(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["global=NaN", "global=sNaN", "org:acme=Infinity", "user:ann=-inf"]
+)
+def test_a_budget_must_be_a_finite_amount(text: str) -> None:
+    with pytest.raises(ConfigError, match="cannot read budget"):
+        parse_budget(text)
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_is_strict_when_a_zero_budget_is_overspent(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--url", ledger_url, "--budget", "global=0", "--format", "json"]
+    assert main(argv) == 0
+    budget = _strict_json(capsys.readouterr().out)["budgets"][0]
+    assert Decimal(budget["spent_usd"]) > 0
+    assert budget["used"] is None  # infinite: JSON has no such number
+
+
+def test_a_reversed_time_range_is_an_error(
+    ledger_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["report", "--url", ledger_url, "--since", "2026-04-01", "--until", "2026-03-01"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --since")
+    assert "before --until" in err

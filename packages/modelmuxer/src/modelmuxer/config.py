@@ -7,6 +7,8 @@ it is loaded when a muxer is built without explicit settings or from the environ
 from __future__ import annotations
 
 import json
+import logging
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from modelmuxer._environment import PROJECT_VARIABLES, unknown_variables
 from modelmuxer.alerts import AlertSettings
 from modelmuxer.audit.settings import AuditSettings
 from modelmuxer.budgets.settings import BudgetSettings
@@ -31,7 +34,9 @@ from modelmuxer.strategies.base import StrategySettings
 from modelmuxer.telemetry.settings import TelemetrySettings
 from modelmuxer.transport import TLSSettings
 
-__all__ = ["MuxerSettings", "load_settings"]
+__all__ = ["PROJECT_VARIABLES", "MuxerSettings", "load_settings"]
+
+_log = logging.getLogger("modelmuxer.config")
 
 
 class MuxerSettings(BaseSettings):
@@ -181,12 +186,14 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> MuxerSett
     """Settings from the environment, then ``path`` (TOML or JSON), then ``overrides``.
 
     Later sources win. Invalid values raise :class:`~modelmuxer.errors.ConfigError` naming the
-    setting.
+    setting. A ``MODELMUXER_*`` variable that sets nothing (``MODELMUXER_BUDGET`` for
+    ``MODELMUXER_BUDGETS``) is logged as a warning on ``modelmuxer.config``, with the setting
+    it was probably meant for; the project's own variables are :data:`PROJECT_VARIABLES`.
     """
     values: dict[str, Any] = _read_file(Path(path)) if path is not None else {}
     values.update(overrides)
     try:
-        return MuxerSettings(**values)
+        settings = MuxerSettings(**values)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
@@ -195,3 +202,6 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> MuxerSett
         raise ConfigError(f"invalid settings: {problems}") from exc
     except SettingsError as exc:  # e.g. an env variable that is not valid JSON
         raise ConfigError(f"invalid settings: {exc}") from exc
+    for message in unknown_variables(settings, os.environ):
+        _log.warning(message)
+    return settings

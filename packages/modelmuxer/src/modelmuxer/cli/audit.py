@@ -9,6 +9,7 @@ import re
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from modelmuxer.cli.db import missing_sqlite_file
 from modelmuxer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -66,6 +67,11 @@ def run_verify(args: argparse.Namespace) -> int:
     from modelmuxer.ledger.errors import safe_url
 
     url = _url(args)
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ConfigError(
+            f"no database at {missing}: check the path, or run 'modelmuxer db upgrade' to "
+            "create the ledger and its audit log"
+        )
     key = _key(args)
     head = parse_head(args.expect_head) if args.expect_head else None
     try:

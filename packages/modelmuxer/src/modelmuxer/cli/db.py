@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from modelmuxer.errors import ConfigError
 
-__all__ = ["add_db", "add_url_options", "ledger_url"]
+__all__ = ["add_db", "add_url_options", "ledger_url", "missing_sqlite_file"]
 
 
 def ledger_url(url: str | None, config: str | None) -> str:
@@ -22,6 +23,28 @@ def ledger_url(url: str | None, config: str | None) -> str:
     return postgres_url_with_tls(
         settings.ledger.resolved_url(), settings.tls.postgres, setting="ledger.url"
     )
+
+
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` when it does not exist, else ``None`` (also for other
+    databases): the commands that only read check it first, because connecting would create
+    an empty file, and its directories, at a mistyped path.
+
+    :raises ConfigError: ``url`` is not a SQLAlchemy url (the message never echoes it: it may
+        hold a password).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"ledger url: {exc}") from None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    path = Path(str(database)).expanduser()
+    return None if path.exists() else path
 
 
 def add_url_options(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +80,9 @@ def run_current(args: argparse.Namespace) -> int:
 
     url = ledger_url(args.url, args.config)
     try:
-        revision = current(url)
+        revision = None if missing_sqlite_file(url) else current(url)
+    except ConfigError:
+        raise
     except Exception as exc:
         raise ConfigError(f"cannot read {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
     latest = head()

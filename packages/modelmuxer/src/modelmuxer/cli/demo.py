@@ -237,8 +237,10 @@ async def run_demo(strategies: list[str] | None = None, limit: int | None = None
 
 def run_demo_command(args: argparse.Namespace) -> int:
     """``modelmuxer demo``: run the demo and print the report (or ``--json``)."""
-    from modelmuxer.cli.demo_ops import render_ops, run_ops_demo
+    from modelmuxer.cli.demo_ops import check_ledger, render_ops, run_ops_demo
 
+    if args.ledger:
+        asyncio.run(check_ledger(args.ledger))
     strategies = None if args.strategy == "all" else [args.strategy]
     result = asyncio.run(run_demo(strategies, args.limit))
     prompts = demo_prompts()[: args.limit] if args.limit else demo_prompts()

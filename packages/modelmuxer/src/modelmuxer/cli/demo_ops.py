@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from modelmuxer.cli.prompts import DEMO_MODELS, DemoPrompt
-from modelmuxer.errors import BudgetExceeded
+from modelmuxer.errors import BudgetExceeded, ConfigError
 from modelmuxer.muxer import Muxer
 
-__all__ = ["BudgetRow", "OpsResult", "render_ops", "run_ops_demo"]
+__all__ = ["BudgetRow", "OpsResult", "check_ledger", "render_ops", "run_ops_demo"]
 
 #: The budgeted team's daily limit, as a fraction of what its prompts cost without a budget.
 BUDGET_FRACTION = Decimal("0.05")
@@ -121,6 +121,29 @@ async def _budgeted(muxer: Muxer, prompts: list[DemoPrompt]) -> list[BudgetRow]:
         )
         rows.append(BudgetRow(index, completion.model, completion.cost_usd, steered, None))
     return rows
+
+
+async def check_ledger(url: str) -> None:
+    """Connect once to the ledger database at ``url``, so that a demo given an unreachable
+    ``--ledger`` stops before it runs, with one line instead of a traceback at the end.
+
+    :raises ConfigError: ``url`` is not an async SQLAlchemy url, or the database cannot be
+        reached (the message masks any password).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from modelmuxer.ledger.engine import make_engine
+    from modelmuxer.ledger.errors import safe_url
+
+    engine = make_engine(url)
+    try:
+        async with engine.connect():
+            pass
+    except (SQLAlchemyError, OSError) as exc:
+        reason = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+        raise ConfigError(f"cannot reach the demo's ledger {safe_url(url)}: {reason}") from exc
+    finally:
+        await engine.dispose()
 
 
 async def run_ops_demo(prompts: list[DemoPrompt], ledger_url: str | None = None) -> OpsResult:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from modelmuxer.errors import ConfigError
+
 __all__ = ["add_keys"]
 
 
@@ -23,7 +25,12 @@ def run_ids(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config).encryption
     keys, source = settings.resolved_keys()
-    encryptor = Encryptor(keys, source=source)  # ConfigError when none or invalid
+    if not keys:  # Encryptor's own message assumes encryption is on: here it may be off
+        raise ConfigError(
+            f"no encryption key is configured ({source} is empty); generate one with "
+            "'modelmuxer keys generate'"
+        )
+    encryptor = Encryptor(keys, source=source)  # ConfigError when a key is invalid
     state = "on" if settings.enabled else "off (encryption.enabled is false)"
     print(f"keys from {source}; encryption {state}")
     for i, kid in enumerate(encryptor.key_ids):

@@ -6,13 +6,14 @@ import argparse
 import csv
 import io
 import json
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmuxer.cli.db import add_url_options, ledger_url
+from modelmuxer.cli.db import add_url_options, ledger_url, missing_sqlite_file
 from modelmuxer.cli.table import render_table
 from modelmuxer.errors import ConfigError
 
@@ -27,11 +28,17 @@ _GROUPS = ("model", "user", "org", "project", "day", "provider", "strategy")
 
 def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
     """A point in time: ISO date / datetime (UTC unless it says), or ``7d`` / ``12h`` / ``2w``
-    ago."""
+    ago.
+
+    :raises ConfigError: ``text`` is neither, or goes back before the year 1.
+    """
     match = _RELATIVE.match(text)
     if match:
         unit = {"h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{unit: int(match.group(1))})
+        except OverflowError:
+            raise ConfigError(f"{text!r} is too far back: datetimes start at the year 1") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -42,7 +49,11 @@ def parse_moment(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def parse_budget(text: str) -> BudgetLimit:
-    """``global=100``, ``org:acme=50``, ``user:alice=5``, ``project:search=20`` (USD)."""
+    """``global=100``, ``org:acme=50``, ``user:alice=5``, ``project:search=20`` (USD).
+
+    :raises ConfigError: another form, or an amount that is not a finite number >= 0 (``NaN``
+        and ``Infinity`` are refused).
+    """
     from modelmuxer.ledger.reports import BudgetLimit
 
     scope_name, _, amount = text.partition("=")
@@ -53,6 +64,7 @@ def parse_budget(text: str) -> BudgetLimit:
         limit = Decimal(-1)
     if (
         scope not in ("global", "user", "org", "project")
+        or not limit.is_finite()
         or limit < 0
         or (scope != "global" and not name)
     ):
@@ -145,7 +157,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def render_json(report: SpendReport) -> str:
-    """The whole report as JSON (amounts as decimal strings, exact)."""
+    """The whole report as strict JSON (amounts as decimal strings, exact; a budget's ``used``
+    is ``null`` where it is infinite: a zero limit with spend)."""
     from dataclasses import asdict
 
     data = asdict(report)
@@ -153,23 +166,18 @@ def render_json(report: SpendReport) -> str:
     data["savings"]["vs_named_usd"] = report.savings.vs_named_usd
     for line, budget in zip(data["budgets"], report.budgets, strict=True):
         line["remaining_usd"] = budget.remaining_usd
-        line["used"] = budget.used
-    return json.dumps(data, default=_jsonable, indent=2)
+        line["used"] = budget.used if math.isfinite(budget.used) else None
+    return json.dumps(data, default=_jsonable, indent=2, allow_nan=False)
 
 
 def _check_ledger(url: str) -> None:
     """A clear error, instead of an empty SQLite file or a missing table, when there is no
-    ledger at ``url``."""
-    from sqlalchemy.engine import make_url
-
+    ledger at ``url`` (or ``url`` is not a url at all)."""
     from modelmuxer.ledger.errors import safe_url
     from modelmuxer.ledger.migrate import current
 
-    parsed = make_url(url)
-    database = parsed.database
-    is_file = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
-    if is_file and not Path(str(database)).expanduser().exists():
-        raise ConfigError(f"no ledger at {parsed.database}: enable the ledger or pass --url")
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ConfigError(f"no ledger at {missing}: enable the ledger or pass --url")
     try:
         revision = current(url)
     except Exception as exc:
@@ -192,6 +200,10 @@ def run_report(args: argparse.Namespace) -> int:
     url = ledger_url(args.url, args.config)
     since = parse_moment(args.since) if args.since else None
     until = parse_moment(args.until) if args.until else None
+    if since is not None and until is not None and since >= until:
+        raise ConfigError(
+            f"--since {args.since} is not before --until {args.until}: the range is empty"
+        )
     where = {k: v for k in ("user", "org", "project") if (v := getattr(args, k)) is not None}
     budgets = [parse_budget(text) for text in args.budget or ()] or _settings_budgets(args.config)
     _check_ledger(url)

@@ -117,7 +117,7 @@ def unknown_variables(settings: BaseModel, environ: Mapping[str, str]) -> list[s
         if rest in fields or upper in PROJECT_VARIABLES or upper in named:
             continue
         messages.append(
-            f"{variable} is set but is not a ModelMuxer setting, so it changes nothing: "
-            f"{_hint(rest, settings)}"
+            f"{variable} is set but is not a ModelMuxer setting, so it changes nothing "
+            f"(unless a plugin reads it): {_hint(rest, settings)}"
         )
     return messages

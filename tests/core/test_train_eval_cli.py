@@ -16,6 +16,7 @@ from modelmuxer.cli import main
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 PRICES = ["--price", "weak-model=0.2", "--price", "strong-model=20"]
+PRICED = ("weak-model", "strong-model")
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +215,18 @@ print("sklearn" in sys.modules or "scipy" in sys.modules)
     model, imported = done.stdout.split()
     assert model.startswith("offline/openai/")
     assert imported == "False"
+
+
+def test_eval_on_files_with_different_models_tries_only_each_rows_own_models(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two = write_two_model(tmp_path / "two.csv")
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), str(two), *PRICES, "--router", str(router)]
+    assert main([*argv, "--strategy", "utility", "--sweep", "3", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert all(p["accuracy"] == p["accuracy"] for p in summary["points"])  # not NaN
+    assert summary["aiq"] == summary["aiq"]
+    for line in _lines(out / "point00.jsonl"):
+        own = MODELS if str(line["sample_id"]).startswith("synthetic") else PRICED
+        assert set(line["tried"]) <= set(own)  # type: ignore[arg-type]

@@ -159,6 +159,46 @@ def test_tables_concatenate_over_the_union_of_their_models(
         concat_tables([])
 
 
+def _write_rows(path: Path, rows: list[list[object]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+RB_HEADER = ["sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (["yes", "0.001"], r"data row 2, column 'a': 'yes' is not a score"),
+        (["7", "0.001"], r"data row 2, column 'a': score 7.0 is outside \[0, 1\]"),
+        (["1", "$0.001"], r"data row 2, column 'a\|total_cost': '\$0.001' is not a cost"),
+        (["1", "n/a"], r"'n/a' is not a cost"),
+        (["1", ""], r"'' is not a cost"),
+        (["1", "-0.5"], r"cost -0.5 is negative"),
+    ],
+)
+def test_routerbench_cells_that_are_not_scores_or_costs_are_named(
+    tmp_path: Path, cells: list[str], message: str
+) -> None:
+    rows: list[list[object]] = [RB_HEADER, ["s0", "p0", "e", 1, 0.001, 0, 0.01]]
+    rows.append(["s1", "p1", "e", *cells, 1, 0.01])
+    path = _write_rows(tmp_path / "bad.csv", rows)
+    with pytest.raises(ConfigError, match=message):
+        read_outcomes(path)
+
+
+def test_nan_scores_drop_the_row_like_empty_ones(tmp_path: Path) -> None:
+    rows: list[list[object]] = [RB_HEADER, ["s0", "p0", "e", 1, 0.001, 0, 0.01]]
+    rows += [["s1", "p1", "e", "NaN", "", 1, 0.01], ["s2", "p2", "e", 0.5, 0.002, 1, 0.01]]
+    rows.append(["s3", "p3", "e", ""])  # a short row: its missing cells are empty
+    table = read_outcomes(_write_rows(tmp_path / "nan.csv", rows))
+    assert table.sample_ids == ("s0", "s2")
+    assert table.scores.tolist() == [[1.0, 0.0], [0.5, 1.0]]
+    assert table.costs.tolist() == [[0.001, 0.01], [0.002, 0.01]]
+
+
 def test_prompt_text_leaves_plain_text_alone() -> None:
     assert prompt_text("[not a list") == "[not a list"
     assert prompt_text("['a', 'b']") == "a\nb"

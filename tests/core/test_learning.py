@@ -199,6 +199,22 @@ def test_nan_scores_drop_the_row_like_empty_ones(tmp_path: Path) -> None:
     assert table.costs.tolist() == [[0.001, 0.01], [0.002, 0.01]]
 
 
+def test_two_model_columns_that_are_not_scores_are_named(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["", "prompt", "weak", "strong", "subject"]]
+    rows += [[k, f"q{k}", k % 2, 1, "maths"] for k in range(3)]
+    path = _write_rows(tmp_path / "extra.csv", rows)
+    with pytest.raises(ConfigError, match=r"column 'subject': 'maths' is not a score.*remove"):
+        read_outcomes(path, {"weak": 1.0, "strong": 2.0, "subject": 1.0})
+
+
+def test_two_model_label_columns_are_not_models(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["Unnamed: 0", "sample_id", "prompt", "eval_name", "w", "s"]]
+    rows += [[k, f"id{k}", f"q{k}", "maths", k % 2, 1] for k in range(3)]
+    table = read_outcomes(_write_rows(tmp_path / "labels.csv", rows), {"w": 1.0, "s": 2.0})
+    assert table.models == ("w", "s")
+    assert table.sample_ids == ("id0", "id1", "id2")
+
+
 def test_prompt_text_leaves_plain_text_alone() -> None:
     assert prompt_text("[not a list") == "[not a list"
     assert prompt_text("['a', 'b']") == "a\nb"

@@ -6,7 +6,8 @@ Two CSV layouts are read, detected from the columns:
   text), ``eval_name``, one score column per model (0..1; rows with an empty score are dropped),
   ``<model>|model_response`` and ``<model>|total_cost`` (USD).
 - **two-model** (RouteLLM's evaluation files): ``prompt``, then one boolean (or 0..1) column per
-  model, optionally ``<model>_response``. No costs: give prices (USD per million tokens) and the
+  model, optionally ``<model>_response``, ``sample_id``, ``eval_name`` and an index column; any
+  other column is taken for a model. No costs: give prices (USD per million tokens) and the
   cost of a call is estimated from the prompt's and the answer's token counts.
 
 ``eval_name`` and ``sample_id`` are labels for evaluation and grouping, never features. A cell
@@ -191,19 +192,35 @@ def _routerbench(path: Path, columns: list[str], rows: list[dict[str, str]]) -> 
     )
 
 
+#: Columns of a two-model file that are labels, not models: the row's id and task, and an
+#: index column (unnamed, or ``Unnamed: 0`` as pandas names it when read back).
+_LABELS = frozenset({"", "sample_id", "eval_name"})
+_TWO_MODEL_COLUMNS = (
+    "a two-model file holds prompt, one score column per model, optional <model>_response "
+    "columns and the labels sample_id / eval_name: remove any other column"
+)
+
+
+def _is_label(column: str) -> bool:
+    return column in _LABELS or column.startswith("Unnamed: ")
+
+
 def _two_model(
     path: Path, columns: list[str], rows: list[dict[str, str]], prices: Mapping[str, float]
 ) -> OutcomeTable:
-    models = tuple(c for c in columns if not c.endswith("_response") and c not in ("", "sample_id"))
+    models = tuple(c for c in columns if not c.endswith("_response") and not _is_label(c))
     if len(models) < 2:
         raise ConfigError(f"{path}: expected a prompt column and two or more model columns")
+    try:
+        numbered, scores = _scored_rows(path, rows, models)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; {_TWO_MODEL_COLUMNS}") from None
     unpriced = [m for m in models if m not in prices]
     if unpriced:
         raise ConfigError(
             f"{path} has no costs: give each model's price with --price MODEL=USD_PER_MTOK "
             f"(missing: {', '.join(unpriced)})"
         )
-    numbered, scores = _scored_rows(path, rows, models)
     kept = [r for _, r in numbered]
     answers = tuple(tuple(r.get(f"{m}_response") for m in models) for r in kept)
     costs = np.empty((len(kept), len(models)), dtype=np.float64)

@@ -215,6 +215,21 @@ def test_two_model_label_columns_are_not_models(tmp_path: Path) -> None:
     assert table.sample_ids == ("id0", "id1", "id2")
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],
+        [RB_HEADER],
+        [RB_HEADER, ["s0", "p0", "e", "", 0.001, 1, 0.01]],
+        [["prompt", "w", "s"]],
+    ],
+)
+def test_a_file_without_usable_rows_is_a_clear_error(tmp_path: Path, rows: list[list[str]]) -> None:
+    path = _write_rows(tmp_path / "empty.csv", rows)
+    with pytest.raises(ConfigError, match=r"empty\.csv.*(no rows|is empty)"):
+        read_outcomes(path, {"w": 1.0, "s": 2.0})
+
+
 def test_prompt_text_leaves_plain_text_alone() -> None:
     assert prompt_text("[not a list") == "[not a list"
     assert prompt_text("['a', 'b']") == "a\nb"

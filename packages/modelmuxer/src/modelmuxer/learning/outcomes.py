@@ -247,15 +247,25 @@ def _two_model(
 def read_outcomes(path: str | Path, prices: Mapping[str, float] | None = None) -> OutcomeTable:
     """One outcome CSV, its layout detected from the columns (see the module docstring).
 
-    :raises ConfigError: unreadable file, unknown layout, or a two-model file without prices.
+    :raises ConfigError: unreadable or empty file, unknown layout, a cell that is not a score or
+        cost, no row with a score for every model, or a two-model file without prices.
     """
     path = Path(path)
     columns, rows = _read_rows(path)
+    if not columns:
+        raise ConfigError(f"{path} is empty: expected a header row and outcome rows")
     if "prompt" not in columns:
         raise ConfigError(f"{path}: not an outcome table (no 'prompt' column)")
     if any(c.endswith("|total_cost") for c in columns):
-        return _routerbench(path, columns, rows)
-    return _two_model(path, [c for c in columns if c != "prompt"], rows, prices or {})
+        table = _routerbench(path, columns, rows)
+    else:
+        table = _two_model(path, [c for c in columns if c != "prompt"], rows, prices or {})
+    if not len(table):
+        raise ConfigError(
+            f"{path}: no rows with a score for every model ({len(rows)} rows read; a row with "
+            "an empty score is dropped)"
+        )
+    return table
 
 
 def _widen(table: OutcomeTable, models: tuple[str, ...]) -> OutcomeTable:

@@ -414,6 +414,26 @@ def test_unknown_router_file_is_a_config_error(tmp_path: Path, make_muxer: MakeM
         make_muxer(settings=MuxerSettings(router=str(tmp_path / "nope.npz")))
 
 
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_training_on_outcomes_that_are_all_the_same_is_a_clear_error(
+    tmp_path: Path, score: float
+) -> None:
+    rows: list[list[object]] = [RB_HEADER]
+    rows += [[f"s{k}", f"prompt {k}", "e", score, 0.001, score, 0.01] for k in range(8)]
+    table = read_outcomes(_write_rows(tmp_path / "same.csv", rows))
+    with pytest.raises(ConfigError, match="good and bad outcomes"):
+        train_router(table, analyze_prompts(table.prompts))
+
+
+def test_a_judge_is_not_trained_when_every_answer_scores_the_same(tmp_path: Path) -> None:
+    header = [*RB_HEADER, "a|model_response"]
+    rows: list[list[object]] = [header]
+    rows += [[f"s{k}", f"prompt {k}", "e", 1, 0.001, k % 2, 0.01, f"ans {k}"] for k in range(30)]
+    table = read_outcomes(_write_rows(tmp_path / "answers.csv", rows))
+    router = train_router(table, analyze_prompts(table.prompts))
+    assert router.judge is None
+
+
 # -- the utility strategies -------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import pytest
 from test_learning import MODELS, write_routerbench, write_two_model
 
 from modelmuxer.cli import main
+from modelmuxer.learning.artifact import load_router
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -230,3 +231,14 @@ def test_eval_on_files_with_different_models_tries_only_each_rows_own_models(
     for line in _lines(out / "point00.jsonl"):
         own = MODELS if str(line["sample_id"]).startswith("synthetic") else PRICED
         assert set(line["tried"]) <= set(own)  # type: ignore[arg-type]
+
+
+def test_training_twice_on_the_same_data_writes_the_same_file(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # reproducible builds' convention
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    for out in (first, second):
+        assert main(["train", "--data", str(data), "--out", str(out), "--seed", "3"]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert load_router(first).provenance["trained_at"] == "2026-01-01T00:00:00+00:00"

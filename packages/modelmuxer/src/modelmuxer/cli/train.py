@@ -86,6 +86,9 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", required=True, metavar="ROUTER", help="the router file to write")
     parser.add_argument("--c", type=float, default=0.3, help="inverse L2 strength (default 0.3)")
     parser.add_argument("--no-judge", action="store_true", help="do not train the answer judge")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the solvers' shuffling seed (default 0)"
+    )
     parser.add_argument("--licence", default="", help="the data's licence, kept as provenance")
     parser.set_defaults(handler=run_train)
 
@@ -107,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
         table = read_tables(args.data, args.price)
         features = analyze_prompts(table.prompts)
         sources = [Path(p).name for p in args.data]
-    options = TrainingOptions(c=args.c, judge=not args.no_judge)
+    options = TrainingOptions(c=args.c, judge=not args.no_judge, seed=args.seed)
     provenance = {"sources": sources, "licence": args.licence}
     router = train_router(table, features, options, provenance)
     path = save_router(router, args.out)

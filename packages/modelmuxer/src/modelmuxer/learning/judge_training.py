@@ -58,9 +58,10 @@ def fit_judge(
     *,
     c: float = 1.0,
     max_tokens: int = 3000,
+    seed: int = 0,
 ) -> AnswerJudge | None:
     """An :class:`AnswerJudge` fitted on every answered cell; ``None`` with fewer than 20
-    answers, or when they all score 1 (or all 0)."""
+    answers, or when they all score 1 (or all 0). ``seed`` fixes the solver's shuffling."""
     LogisticRegression = logistic_regression()  # scikit-learn's class
 
     cells = answered_cells(table)
@@ -75,7 +76,14 @@ def fit_judge(
     labels = np.concatenate([np.ones(len(cells)), np.zeros(len(cells))])
     weights = np.concatenate([scores, 1.0 - scores])
     keep = weights > 0.0
-    fit = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, fit_intercept=False)
+    fit = LogisticRegression(
+        C=c,
+        solver="liblinear",
+        dual=True,
+        max_iter=1000,
+        fit_intercept=False,
+        random_state=seed,
+    )
     fit.fit(
         sp.vstack([design, design], format="csr")[keep], labels[keep], sample_weight=weights[keep]
     )

@@ -110,11 +110,13 @@ def fit_predictor(
     priors: Mapping[str, float] | None = None,
     features: Sequence[QueryFeatures] | None = None,
     block_scale: float = 1.0,
+    seed: int = 0,
 ) -> QualityPredictor:
     """A :class:`QualityPredictor` fitted on ``table``.
 
     ``c`` is the inverse L2 strength; ``block_scale`` scales the per-model blocks (above 1 they
-    are regularised less than the shared and tier parts, below 1 more).
+    are regularised less than the shared and tier parts, below 1 more). ``seed`` fixes the
+    solver's shuffling, so the same data and seed give the same weights.
 
     :raises ConfigError: every outcome in ``table`` is good, or every one bad.
     """
@@ -127,7 +129,14 @@ def fit_predictor(
     center = float(np.mean(tiers))
     design, labels, weights = _design(x, table.scores, tiers, center, block_scale)
     _require_both_classes(labels)
-    fit = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, fit_intercept=False)
+    fit = LogisticRegression(
+        C=c,
+        solver="liblinear",
+        dual=True,
+        max_iter=1000,
+        fit_intercept=False,
+        random_state=seed,
+    )
     fit.fit(design, labels, sample_weight=weights)
     coef = fit.coef_[0]
     width = featurizer.width

@@ -5,6 +5,7 @@ the shared data)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -288,10 +289,67 @@ def test_router_file_round_trips_and_rejects_other_files(router_file: Path, tmp_
     assert again.cost_per_call["big-model"] == pytest.approx(COSTS["big-model"], rel=1e-3)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a router")
-    with pytest.raises(ConfigError, match="not a modelmuxer router file"):
+    with pytest.raises(ConfigError, match="not a modelmuxer router file") as info:
         load_router(junk)
+    assert "allow_pickle" not in str(info.value)  # numpy's advice to load it unsafely
     with pytest.raises(ConfigError, match="cannot read router file"):
         load_router(tmp_path / "missing.npz")
+
+
+def _rewrite(source: Path, target: Path, change: str) -> Path:
+    """A copy of a router file with one part broken as ``change`` says."""
+    with np.load(source) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    if change == "no known":
+        del arrays["known"]
+    elif change == "meta a list":
+        meta = [meta]
+    elif change == "no vocabulary":
+        del meta["vocabulary"]
+    elif change == "narrow known":
+        arrays["known"] = arrays["known"][:, :5]
+    elif change == "text weights":
+        arrays["shared"] = np.array(["x"] * len(arrays["shared"]))
+    elif change == "too few tiers":
+        meta["tiers"] = meta["tiers"][:1]
+    elif change == "short judge":
+        arrays["judge_dense"] = arrays["judge_dense"][:2]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(target, **arrays)
+    return target
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "no known",
+        "meta a list",
+        "no vocabulary",
+        "narrow known",
+        "text weights",
+        "too few tiers",
+        "short judge",
+    ],
+)
+def test_a_damaged_router_file_is_refused_when_loaded(
+    router_file: Path, tmp_path: Path, change: str
+) -> None:
+    damaged = _rewrite(router_file, tmp_path / "damaged.npz", change)
+    with pytest.raises(ConfigError, match=r"not a valid modelmuxer router file.*retrain"):
+        load_router(damaged)
+
+
+@pytest.mark.parametrize("cut", [0, 100, -30])
+def test_an_empty_or_truncated_router_file_is_refused(
+    router_file: Path, tmp_path: Path, cut: int
+) -> None:
+    data = router_file.read_bytes()
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(data[:cut])
+    with pytest.raises(ConfigError, match="not a modelmuxer router file") as info:
+        load_router(broken)
+    assert "allow_pickle" not in str(info.value)  # numpy's advice to load it unsafely
 
 
 def test_the_shipped_default_router_loads_and_scores_any_catalog() -> None:

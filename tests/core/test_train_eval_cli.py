@@ -242,3 +242,18 @@ def test_training_twice_on_the_same_data_writes_the_same_file(
         assert main(["train", "--data", str(data), "--out", str(out), "--seed", "3"]) == 0
     assert first.read_bytes() == second.read_bytes()
     assert load_router(first).provenance["trained_at"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_eval_plot_without_matplotlib_says_which_extra_to_install_before_any_work(
+    data: Path,
+    router: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--out", str(out)]
+    assert main([*argv, "--plot", str(tmp_path / "curve.png")]) == 2
+    assert "pip install 'modelmuxer[plot]'" in capsys.readouterr().err
+    assert not out.exists()

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from modelmuxer.errors import ConfigError
 from modelmuxer.learning.evaluation import OperatingPoint
 from modelmuxer.learning.metrics import aiq, apgr, cpt, hull_value, pgr, upper_hull
 from modelmuxer.learning.outcomes import OutcomeTable
 
-__all__ = ["EvalSummary", "plot_curve", "summarise", "write_points"]
+__all__ = ["EvalSummary", "plot_curve", "pyplot", "summarise", "write_points"]
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,27 @@ def _hull_line(hull: Sequence[tuple[float, float]]) -> tuple[list[float], list[f
     return xs, [hull_value(hull, x) for x in xs]
 
 
+def pyplot() -> Any:
+    """matplotlib's ``pyplot``, drawing to files only.
+
+    :raises ConfigError: matplotlib is not installed (``pip install 'modelmuxer[plot]'``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'modelmuxer[plot]'") from None
+    return plt
+
+
 def plot_curve(summary: EvalSummary, title: str, path: Path) -> None:
-    """The cost–quality plot: single models, the Zero router's hull, the oracle, the router."""
-    import matplotlib
+    """The cost–quality plot: single models, the Zero router's hull, the oracle, the router.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    :raises ConfigError: matplotlib is not installed.
+    """
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     mc = [c for c, _ in summary.models.values()]
     mq = [q for _, q in summary.models.values()]

@@ -12,6 +12,8 @@ import pytest
 from test_learning import MODELS, write_routerbench, write_two_model
 
 from modelmuxer.cli import main
+from modelmuxer.cli.train import parse_prices
+from modelmuxer.errors import ConfigError
 from modelmuxer.learning.artifact import load_router
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -257,3 +259,13 @@ def test_eval_plot_without_matplotlib_says_which_extra_to_install_before_any_wor
     assert main([*argv, "--plot", str(tmp_path / "curve.png")]) == 2
     assert "pip install 'modelmuxer[plot]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("item", ["m=-1", "m=nan", "m=inf", "m=", "=1", " =1"])
+def test_a_price_that_is_negative_or_not_a_finite_number_is_refused(item: str) -> None:
+    with pytest.raises(ConfigError, match="MODEL=USD_PER_MILLION_TOKENS"):
+        parse_prices([item])
+
+
+def test_price_names_are_stripped_of_spaces() -> None:
+    assert parse_prices([" weak-model = 0.2 "]) == {"weak-model": 0.2}

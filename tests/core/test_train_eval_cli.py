@@ -269,3 +269,12 @@ def test_a_price_that_is_negative_or_not_a_finite_number_is_refused(item: str) -
 
 def test_price_names_are_stripped_of_spaces() -> None:
     assert parse_prices([" weak-model = 0.2 "]) == {"weak-model": 0.2}
+
+
+def test_more_folds_than_distinct_prompts_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_routerbench(tmp_path / "small.csv", n=6)
+    argv = ["eval", "--data", str(data), "--cv", "7", "--out", str(tmp_path / "p")]
+    assert main(argv) == 2
+    assert "--cv 7 needs at least 7 distinct prompts; the data has 6" in capsys.readouterr().err

@@ -71,11 +71,16 @@ class OperatingPoint:
 
 
 def grouped_folds(prompts: Sequence[str], k: int, seed: int = 0) -> npt.NDArray[np.int_]:
-    """A fold number per row; equal prompts share a fold (no prompt in train and test)."""
+    """A fold number per row; equal prompts share a fold (no prompt in train and test).
+
+    :raises ConfigError: fewer than 2 folds, or more folds than distinct prompts.
+    """
     if k < 2:
         raise ConfigError("cross-validation needs at least 2 folds")
     ids: dict[str, int] = {}
     groups = np.array([ids.setdefault(p, len(ids)) for p in prompts])
+    if len(ids) < k:  # a fold would have nothing to test, its complement everything
+        raise ConfigError(f"--cv {k} needs at least {k} distinct prompts; the data has {len(ids)}")
     order = np.random.default_rng(seed).permutation(len(ids))
     folds: npt.NDArray[np.int_] = order[groups] % k
     return folds

@@ -278,3 +278,13 @@ def test_more_folds_than_distinct_prompts_is_a_usage_error(
     argv = ["eval", "--data", str(data), "--cv", "7", "--out", str(tmp_path / "p")]
     assert main(argv) == 2
     assert "--cv 7 needs at least 7 distinct prompts; the data has 6" in capsys.readouterr().err
+
+
+def test_eval_out_naming_a_file_is_a_usage_error(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    argv = ["eval", "--data", str(data), "--router", str(router), "--out", str(taken)]
+    assert main(argv) == 2
+    assert "--out" in capsys.readouterr().err

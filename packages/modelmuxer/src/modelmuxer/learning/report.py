@@ -106,8 +106,14 @@ def summarise(table: OutcomeTable, points: Sequence[OperatingPoint]) -> EvalSumm
 
 
 def write_points(out: Path, table: OutcomeTable, points: Sequence[OperatingPoint]) -> list[Path]:
-    """``out/pointNN.jsonl`` per operating point: sample id, prompt, models tried in order."""
-    out.mkdir(parents=True, exist_ok=True)
+    """``out/pointNN.jsonl`` per operating point: sample id, prompt, models tried in order.
+
+    :raises ConfigError: ``out`` cannot be made a directory.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the operating points to {out}: {exc}") from exc
     paths = []
     for n, point in enumerate(points):
         path = out / f"point{n:02d}.jsonl"

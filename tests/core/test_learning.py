@@ -18,6 +18,7 @@ from modelmuxer.analysis import analyze
 from modelmuxer.errors import ConfigError, PluginError
 from modelmuxer.learning.artifact import load_router, save_router
 from modelmuxer.learning.outcomes import concat_tables, prompt_text, read_outcomes
+from modelmuxer.learning.predictor import LinearQualityModel, QualityPredictor
 from modelmuxer.learning.text import DENSE_NAMES, TextFeaturizer
 from modelmuxer.learning.trainer import TrainingOptions, train_router
 from modelmuxer.learning.training import analyze_prompts
@@ -350,6 +351,26 @@ def test_an_empty_or_truncated_router_file_is_refused(
     with pytest.raises(ConfigError, match="not a modelmuxer router file") as info:
         load_router(broken)
     assert "allow_pickle" not in str(info.value)  # numpy's advice to load it unsafely
+
+
+def test_a_catalog_id_matches_its_own_training_model_before_one_of_the_same_name() -> None:
+    featurizer = TextFeaturizer([], [])
+    width = featurizer.width
+    known = np.zeros((3, width))
+    known[:, 0] = [2.0, -2.0, 0.5]  # the bias column: a different P(good) per model
+    model = LinearQualityModel(
+        models=("openai/gpt-4o", "azure/gpt-4o", "mistral/small"),
+        known=known,
+        shared=np.zeros(width),
+        tier_weights=np.zeros(width),
+        tier_center=0.0,
+        tiers=(0.0, 0.0, 0.0),
+    )
+    predictor = QualityPredictor(featurizer, model)
+    assert predictor.row_for("openai/gpt-4o") == 0
+    assert predictor.row_for("azure/gpt-4o") == 1
+    assert predictor.row_for("gpt-4o") is None  # two training models: ambiguous, by its tier
+    assert predictor.row_for("other/small") == 2  # one training model of that name
 
 
 def test_the_shipped_default_router_loads_and_scores_any_catalog() -> None:

@@ -121,13 +121,12 @@ def _prior(model: str, priors: Mapping[str, float]) -> float:
 
 
 def _costs(router: LearnedRouter, table: OutcomeTable, tokens: FloatArray) -> FloatArray:
-    per_token = {model_key(m): v for m, v in router.cost_per_token.items()}
-    per_call = {model_key(m): v for m, v in router.cost_per_call.items()}
+    by_key = {model_key(m): m for m in router.cost_per_token}
     columns = []
     for j, m in enumerate(table.models):
-        key = model_key(m)
-        if key in per_token:
-            columns.append(per_token[key] * tokens + per_call[key])
+        name = m if m in router.cost_per_token else by_key.get(model_key(m))
+        if name is not None:  # its own name first, then the name matched as the predictor does
+            columns.append(router.cost_per_token[name] * tokens + router.cost_per_call[name])
         else:  # a model the router has no costs for: the data's own mean cost
             columns.append(np.full(len(tokens), float(np.nanmean(table.costs[:, j]))))
     return np.stack(columns, axis=1)

@@ -5,6 +5,7 @@ the shared data)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from modelmuxer.analysis import analyze
 from modelmuxer.errors import ConfigError, PluginError
 from modelmuxer.learning.artifact import load_router, save_router
 from modelmuxer.learning.outcomes import concat_tables, prompt_text, read_outcomes
+from modelmuxer.learning.predictor import LinearQualityModel, QualityPredictor
 from modelmuxer.learning.text import DENSE_NAMES, TextFeaturizer
 from modelmuxer.learning.trainer import TrainingOptions, train_router
 from modelmuxer.learning.training import analyze_prompts
@@ -159,6 +161,77 @@ def test_tables_concatenate_over_the_union_of_their_models(
         concat_tables([])
 
 
+def _write_rows(path: Path, rows: list[list[object]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+RB_HEADER = ["sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost"]
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (["yes", "0.001"], r"data row 2, column 'a': 'yes' is not a score"),
+        (["7", "0.001"], r"data row 2, column 'a': score 7.0 is outside \[0, 1\]"),
+        (["1", "$0.001"], r"data row 2, column 'a\|total_cost': '\$0.001' is not a cost"),
+        (["1", "n/a"], r"'n/a' is not a cost"),
+        (["1", ""], r"'' is not a cost"),
+        (["1", "-0.5"], r"cost -0.5 is negative"),
+    ],
+)
+def test_routerbench_cells_that_are_not_scores_or_costs_are_named(
+    tmp_path: Path, cells: list[str], message: str
+) -> None:
+    rows: list[list[object]] = [RB_HEADER, ["s0", "p0", "e", 1, 0.001, 0, 0.01]]
+    rows.append(["s1", "p1", "e", *cells, 1, 0.01])
+    path = _write_rows(tmp_path / "bad.csv", rows)
+    with pytest.raises(ConfigError, match=message):
+        read_outcomes(path)
+
+
+def test_nan_scores_drop_the_row_like_empty_ones(tmp_path: Path) -> None:
+    rows: list[list[object]] = [RB_HEADER, ["s0", "p0", "e", 1, 0.001, 0, 0.01]]
+    rows += [["s1", "p1", "e", "NaN", "", 1, 0.01], ["s2", "p2", "e", 0.5, 0.002, 1, 0.01]]
+    rows.append(["s3", "p3", "e", ""])  # a short row: its missing cells are empty
+    table = read_outcomes(_write_rows(tmp_path / "nan.csv", rows))
+    assert table.sample_ids == ("s0", "s2")
+    assert table.scores.tolist() == [[1.0, 0.0], [0.5, 1.0]]
+    assert table.costs.tolist() == [[0.001, 0.01], [0.002, 0.01]]
+
+
+def test_two_model_columns_that_are_not_scores_are_named(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["", "prompt", "weak", "strong", "subject"]]
+    rows += [[k, f"q{k}", k % 2, 1, "maths"] for k in range(3)]
+    path = _write_rows(tmp_path / "extra.csv", rows)
+    with pytest.raises(ConfigError, match=r"column 'subject': 'maths' is not a score.*remove"):
+        read_outcomes(path, {"weak": 1.0, "strong": 2.0, "subject": 1.0})
+
+
+def test_two_model_label_columns_are_not_models(tmp_path: Path) -> None:
+    rows: list[list[object]] = [["Unnamed: 0", "sample_id", "prompt", "eval_name", "w", "s"]]
+    rows += [[k, f"id{k}", f"q{k}", "maths", k % 2, 1] for k in range(3)]
+    table = read_outcomes(_write_rows(tmp_path / "labels.csv", rows), {"w": 1.0, "s": 2.0})
+    assert table.models == ("w", "s")
+    assert table.sample_ids == ("id0", "id1", "id2")
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],
+        [RB_HEADER],
+        [RB_HEADER, ["s0", "p0", "e", "", 0.001, 1, 0.01]],
+        [["prompt", "w", "s"]],
+    ],
+)
+def test_a_file_without_usable_rows_is_a_clear_error(tmp_path: Path, rows: list[list[str]]) -> None:
+    path = _write_rows(tmp_path / "empty.csv", rows)
+    with pytest.raises(ConfigError, match=r"empty\.csv.*(no rows|is empty)"):
+        read_outcomes(path, {"w": 1.0, "s": 2.0})
+
+
 def test_prompt_text_leaves_plain_text_alone() -> None:
     assert prompt_text("[not a list") == "[not a list"
     assert prompt_text("['a', 'b']") == "a\nb"
@@ -217,10 +290,87 @@ def test_router_file_round_trips_and_rejects_other_files(router_file: Path, tmp_
     assert again.cost_per_call["big-model"] == pytest.approx(COSTS["big-model"], rel=1e-3)
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a router")
-    with pytest.raises(ConfigError, match="not a modelmuxer router file"):
+    with pytest.raises(ConfigError, match="not a modelmuxer router file") as info:
         load_router(junk)
+    assert "allow_pickle" not in str(info.value)  # numpy's advice to load it unsafely
     with pytest.raises(ConfigError, match="cannot read router file"):
         load_router(tmp_path / "missing.npz")
+
+
+def _rewrite(source: Path, target: Path, change: str) -> Path:
+    """A copy of a router file with one part broken as ``change`` says."""
+    with np.load(source) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    if change == "no known":
+        del arrays["known"]
+    elif change == "meta a list":
+        meta = [meta]
+    elif change == "no vocabulary":
+        del meta["vocabulary"]
+    elif change == "narrow known":
+        arrays["known"] = arrays["known"][:, :5]
+    elif change == "text weights":
+        arrays["shared"] = np.array(["x"] * len(arrays["shared"]))
+    elif change == "too few tiers":
+        meta["tiers"] = meta["tiers"][:1]
+    elif change == "short judge":
+        arrays["judge_dense"] = arrays["judge_dense"][:2]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(target, **arrays)
+    return target
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "no known",
+        "meta a list",
+        "no vocabulary",
+        "narrow known",
+        "text weights",
+        "too few tiers",
+        "short judge",
+    ],
+)
+def test_a_damaged_router_file_is_refused_when_loaded(
+    router_file: Path, tmp_path: Path, change: str
+) -> None:
+    damaged = _rewrite(router_file, tmp_path / "damaged.npz", change)
+    with pytest.raises(ConfigError, match=r"not a valid modelmuxer router file.*retrain"):
+        load_router(damaged)
+
+
+@pytest.mark.parametrize("cut", [0, 100, -30])
+def test_an_empty_or_truncated_router_file_is_refused(
+    router_file: Path, tmp_path: Path, cut: int
+) -> None:
+    data = router_file.read_bytes()
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(data[:cut])
+    with pytest.raises(ConfigError, match="not a modelmuxer router file") as info:
+        load_router(broken)
+    assert "allow_pickle" not in str(info.value)  # numpy's advice to load it unsafely
+
+
+def test_a_catalog_id_matches_its_own_training_model_before_one_of_the_same_name() -> None:
+    featurizer = TextFeaturizer([], [])
+    width = featurizer.width
+    known = np.zeros((3, width))
+    known[:, 0] = [2.0, -2.0, 0.5]  # the bias column: a different P(good) per model
+    model = LinearQualityModel(
+        models=("openai/gpt-4o", "azure/gpt-4o", "mistral/small"),
+        known=known,
+        shared=np.zeros(width),
+        tier_weights=np.zeros(width),
+        tier_center=0.0,
+        tiers=(0.0, 0.0, 0.0),
+    )
+    predictor = QualityPredictor(featurizer, model)
+    assert predictor.row_for("openai/gpt-4o") == 0
+    assert predictor.row_for("azure/gpt-4o") == 1
+    assert predictor.row_for("gpt-4o") is None  # two training models: ambiguous, by its tier
+    assert predictor.row_for("other/small") == 2  # one training model of that name
 
 
 def test_the_shipped_default_router_loads_and_scores_any_catalog() -> None:
@@ -341,6 +491,26 @@ def test_unknown_router_file_is_a_config_error(tmp_path: Path, make_muxer: MakeM
 
     with pytest.raises(ConfigError, match="cannot read router file"):
         make_muxer(settings=MuxerSettings(router=str(tmp_path / "nope.npz")))
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_training_on_outcomes_that_are_all_the_same_is_a_clear_error(
+    tmp_path: Path, score: float
+) -> None:
+    rows: list[list[object]] = [RB_HEADER]
+    rows += [[f"s{k}", f"prompt {k}", "e", score, 0.001, score, 0.01] for k in range(8)]
+    table = read_outcomes(_write_rows(tmp_path / "same.csv", rows))
+    with pytest.raises(ConfigError, match="good and bad outcomes"):
+        train_router(table, analyze_prompts(table.prompts))
+
+
+def test_a_judge_is_not_trained_when_every_answer_scores_the_same(tmp_path: Path) -> None:
+    header = [*RB_HEADER, "a|model_response"]
+    rows: list[list[object]] = [header]
+    rows += [[f"s{k}", f"prompt {k}", "e", 1, 0.001, k % 2, 0.01, f"ans {k}"] for k in range(30)]
+    table = read_outcomes(_write_rows(tmp_path / "answers.csv", rows))
+    router = train_router(table, analyze_prompts(table.prompts))
+    assert router.judge is None
 
 
 # -- the utility strategies -------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _ledger_support import sqlite_settings
 from _support import MakeMuxer
@@ -55,3 +56,17 @@ def test_train_from_ledger_learns_from_feedback(
 def test_an_empty_ledger_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="record_feedback"):
         rows_table([])
+
+
+def test_feedback_takes_numpy_scores(
+    make_muxer: MakeMuxer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELMUXER_HOME", str(tmp_path / "home"))
+    settings = MuxerSettings(ledger=sqlite_settings(tmp_path), load_entrypoints=False)
+    muxer = make_muxer([SMALL, BIG], settings=settings)
+    assert muxer.ledger is not None
+    done = muxer.complete(EASY.format(k=1), model=SMALL)
+    muxer.ledger.record_feedback(done.request_id, np.float32(0.25))  # e.g. a metric's result
+    muxer.ledger.record_feedback(done.request_id, np.int64(1))
+    (row,) = muxer.ledger.training_rows()
+    assert row.score == pytest.approx(0.625)

@@ -12,10 +12,14 @@ import pytest
 from test_learning import MODELS, write_routerbench, write_two_model
 
 from modelmuxer.cli import main
+from modelmuxer.cli.train import parse_prices
+from modelmuxer.errors import ConfigError
+from modelmuxer.learning.artifact import load_router
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 PRICES = ["--price", "weak-model=0.2", "--price", "strong-model=20"]
+PRICED = ("weak-model", "strong-model")
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +218,73 @@ print("sklearn" in sys.modules or "scipy" in sys.modules)
     model, imported = done.stdout.split()
     assert model.startswith("offline/openai/")
     assert imported == "False"
+
+
+def test_eval_on_files_with_different_models_tries_only_each_rows_own_models(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two = write_two_model(tmp_path / "two.csv")
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), str(two), *PRICES, "--router", str(router)]
+    assert main([*argv, "--strategy", "utility", "--sweep", "3", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert all(p["accuracy"] == p["accuracy"] for p in summary["points"])  # not NaN
+    assert summary["aiq"] == summary["aiq"]
+    for line in _lines(out / "point00.jsonl"):
+        own = MODELS if str(line["sample_id"]).startswith("synthetic") else PRICED
+        assert set(line["tried"]) <= set(own)  # type: ignore[arg-type]
+
+
+def test_training_twice_on_the_same_data_writes_the_same_file(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # reproducible builds' convention
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    for out in (first, second):
+        assert main(["train", "--data", str(data), "--out", str(out), "--seed", "3"]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert load_router(first).provenance["trained_at"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_eval_plot_without_matplotlib_says_which_extra_to_install_before_any_work(
+    data: Path,
+    router: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    out = tmp_path / "points"
+    argv = ["eval", "--data", str(data), "--router", str(router), "--out", str(out)]
+    assert main([*argv, "--plot", str(tmp_path / "curve.png")]) == 2
+    assert "pip install 'modelmuxer[plot]'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("item", ["m=-1", "m=nan", "m=inf", "m=", "=1", " =1"])
+def test_a_price_that_is_negative_or_not_a_finite_number_is_refused(item: str) -> None:
+    with pytest.raises(ConfigError, match="MODEL=USD_PER_MILLION_TOKENS"):
+        parse_prices([item])
+
+
+def test_price_names_are_stripped_of_spaces() -> None:
+    assert parse_prices([" weak-model = 0.2 "]) == {"weak-model": 0.2}
+
+
+def test_more_folds_than_distinct_prompts_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_routerbench(tmp_path / "small.csv", n=6)
+    argv = ["eval", "--data", str(data), "--cv", "7", "--out", str(tmp_path / "p")]
+    assert main(argv) == 2
+    assert "--cv 7 needs at least 7 distinct prompts; the data has 6" in capsys.readouterr().err
+
+
+def test_eval_out_naming_a_file_is_a_usage_error(
+    data: Path, router: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    argv = ["eval", "--data", str(data), "--router", str(router), "--out", str(taken)]
+    assert main(argv) == 2
+    assert "--out" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelmuxer.cli.table import render_table
 from modelmuxer.cli.train import add_data_arguments, read_tables
+from modelmuxer.errors import ConfigError
 
 __all__ = ["add_eval", "run_eval"]
 
@@ -50,7 +51,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from modelmuxer.learning import utility
     from modelmuxer.learning.artifact import load_router
     from modelmuxer.learning.evaluation import knob_values, replay
-    from modelmuxer.learning.report import plot_curve, summarise, write_points
+    from modelmuxer.learning.report import plot_curve, pyplot, summarise, write_points
     from modelmuxer.learning.trainer import (
         TrainingOptions,
         cross_validated_estimates,
@@ -62,6 +63,10 @@ def run_eval(args: argparse.Namespace) -> int:
     strategies = StrategyRegistry(make_plugin_manager([utility], load_entrypoints=False))
     strategy = strategies.get(args.strategy)
     knob_values(args.strategy, args.sweep)  # a bad --sweep fails before any training
+    if args.plot:
+        pyplot()  # without matplotlib, fail before any training
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out}: exists and is not a directory")
     table = read_tables(args.data, args.price)
     features = analyze_prompts(table.prompts)
     if args.cv is not None:

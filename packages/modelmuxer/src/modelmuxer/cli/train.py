@@ -9,6 +9,7 @@ received feedback (:meth:`CostLedger.record_feedback`).
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,16 +24,23 @@ __all__ = ["add_data_arguments", "add_train", "parse_prices", "read_tables", "ru
 
 
 def parse_prices(items: Sequence[str] | None) -> dict[str, float]:
-    """``MODEL=USD_PER_MTOK`` items as a mapping."""
+    """``MODEL=USD_PER_MTOK`` items as a mapping (spaces around either part are ignored).
+
+    :raises ConfigError: an item without a model name, or whose price is not a finite number
+        of 0 or more.
+    """
     prices: dict[str, float] = {}
     for item in items or ():
-        model, sep, value = item.rpartition("=")
+        model, _, value = (part.strip() for part in item.rpartition("="))
         try:
-            prices[model] = float(value)
+            price = float(value)
         except ValueError:
-            model = ""
-        if not sep or not model:
-            raise ConfigError(f"--price {item!r}: expected MODEL=USD_PER_MILLION_TOKENS")
+            price = math.nan
+        if not model or not math.isfinite(price) or price < 0.0:
+            raise ConfigError(
+                f"--price {item!r}: expected MODEL=USD_PER_MILLION_TOKENS, a price of 0 or more"
+            )
+        prices[model] = price
     return prices
 
 
@@ -86,6 +94,9 @@ def add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", required=True, metavar="ROUTER", help="the router file to write")
     parser.add_argument("--c", type=float, default=0.3, help="inverse L2 strength (default 0.3)")
     parser.add_argument("--no-judge", action="store_true", help="do not train the answer judge")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the solvers' shuffling seed (default 0)"
+    )
     parser.add_argument("--licence", default="", help="the data's licence, kept as provenance")
     parser.set_defaults(handler=run_train)
 
@@ -107,7 +118,7 @@ def run_train(args: argparse.Namespace) -> int:
         table = read_tables(args.data, args.price)
         features = analyze_prompts(table.prompts)
         sources = [Path(p).name for p in args.data]
-    options = TrainingOptions(c=args.c, judge=not args.no_judge)
+    options = TrainingOptions(c=args.c, judge=not args.no_judge, seed=args.seed)
     provenance = {"sources": sources, "licence": args.licence}
     router = train_router(table, features, options, provenance)
     path = save_router(router, args.out)

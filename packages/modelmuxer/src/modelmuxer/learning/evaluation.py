@@ -5,8 +5,10 @@ a cost model fitted on training data estimates every model's cost from the promp
 and the strategy (``hybrid``, ``cost_optimized``, ``quality_first``, ``cascade``) decides. A
 cascade calls its chain in order and stops at the first answer the judge accepts (the data's
 own answers are judged). The outcome of a row is the last tried model's score; its cost is the
-sum of the tried models' costs. Tasks are marked ``prompt_aware`` (the estimates are the
-learned predictor's), as the router marks them when a trained router is loaded.
+sum of the tried models' costs. A row's candidates are the models it has an outcome for (files
+with different models are combined over the union of their models). Tasks are marked
+``prompt_aware`` (the estimates are the learned predictor's), as the router marks them when a
+trained router is loaded.
 """
 
 from __future__ import annotations
@@ -69,11 +71,16 @@ class OperatingPoint:
 
 
 def grouped_folds(prompts: Sequence[str], k: int, seed: int = 0) -> npt.NDArray[np.int_]:
-    """A fold number per row; equal prompts share a fold (no prompt in train and test)."""
+    """A fold number per row; equal prompts share a fold (no prompt in train and test).
+
+    :raises ConfigError: fewer than 2 folds, or more folds than distinct prompts.
+    """
     if k < 2:
         raise ConfigError("cross-validation needs at least 2 folds")
     ids: dict[str, int] = {}
     groups = np.array([ids.setdefault(p, len(ids)) for p in prompts])
+    if len(ids) < k:  # a fold would have nothing to test, its complement everything
+        raise ConfigError(f"--cv {k} needs at least {k} distinct prompts; the data has {len(ids)}")
     order = np.random.default_rng(seed).permutation(len(ids))
     folds: npt.NDArray[np.int_] = order[groups] % k
     return folds
@@ -151,6 +158,19 @@ def _cards(models: Sequence[str]) -> list[ModelCard]:
     ]
 
 
+def _candidates(
+    cards: Sequence[ModelCard], estimates: RowEstimates, scores: FloatArray, row: int
+) -> tuple[Candidate, ...]:
+    """The row's candidates: the models with an outcome on it. Tables combined from files
+    with different models have no outcome for the other files' models (NaN): a router
+    that picked one could not be scored."""
+    known = [j for j in range(len(cards)) if not np.isnan(scores[j])]
+    quality, cost = estimates.quality[row], estimates.cost[row]
+    return tuple(
+        Candidate(cards[j], float(quality[j]), float(cost[j]), float(cost[j]), 1.0) for j in known
+    )
+
+
 def _settings(strategy: str, knob: float) -> StrategySettings:
     if strategy in ("hybrid", "utility", "utility_cascade"):
         return StrategySettings(cost_weight=knob, latency_weight=0.0)
@@ -185,10 +205,7 @@ def replay(
         settings = _settings(strategy.name, knob)
         tried_all: list[list[int]] = []
         for i in rows:
-            candidates = tuple(
-                Candidate(card, float(estimates.quality[i, j]), float(c), float(c), 1.0)
-                for j, (card, c) in enumerate(zip(cards, estimates.cost[i], strict=True))
-            )
+            candidates = _candidates(cards, estimates, table.scores[i], i)
             task = RoutingTask(
                 request, features[i], candidates, settings=settings, prompt_aware=True
             )

@@ -58,23 +58,32 @@ def fit_judge(
     *,
     c: float = 1.0,
     max_tokens: int = 3000,
+    seed: int = 0,
 ) -> AnswerJudge | None:
-    """An :class:`AnswerJudge` fitted on every answered cell; ``None`` without answers."""
+    """An :class:`AnswerJudge` fitted on every answered cell; ``None`` with fewer than 20
+    answers, or when they all score 1 (or all 0). ``seed`` fixes the solver's shuffling."""
     LogisticRegression = logistic_regression()  # scikit-learn's class
 
     cells = answered_cells(table)
-    if len(cells) < 20:
-        return None
+    scores = np.array([table.scores[i, j] for i, j in cells])
+    if len(cells) < 20 or np.all(scores == 1.0) or np.all(scores == 0.0):
+        return None  # too few answers, or all good / all bad: nothing to tell apart
     answers = [table.answers[i][j] or "" for i, j in cells]
     answer_featurizer = TextFeaturizer.fit(answers, max_tokens=max_tokens)
     x_prompt = featurize(prompt_featurizer, table.prompts, features)[[i for i, _ in cells]]
     x_answer = featurize(answer_featurizer, answers, [features[i] for i, _ in cells])
     design = sp.hstack([x_prompt, x_answer, _dense_block(table, cells, tiers)], format="csr")
-    scores = np.array([table.scores[i, j] for i, j in cells])
     labels = np.concatenate([np.ones(len(cells)), np.zeros(len(cells))])
     weights = np.concatenate([scores, 1.0 - scores])
     keep = weights > 0.0
-    fit = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, fit_intercept=False)
+    fit = LogisticRegression(
+        C=c,
+        solver="liblinear",
+        dual=True,
+        max_iter=1000,
+        fit_intercept=False,
+        random_state=seed,
+    )
     fit.fit(
         sp.vstack([design, design], format="csr")[keep], labels[keep], sample_weight=weights[keep]
     )

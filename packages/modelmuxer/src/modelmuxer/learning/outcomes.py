@@ -6,10 +6,13 @@ Two CSV layouts are read, detected from the columns:
   text), ``eval_name``, one score column per model (0..1; rows with an empty score are dropped),
   ``<model>|model_response`` and ``<model>|total_cost`` (USD).
 - **two-model** (RouteLLM's evaluation files): ``prompt``, then one boolean (or 0..1) column per
-  model, optionally ``<model>_response``. No costs: give prices (USD per million tokens) and the
+  model, optionally ``<model>_response``, ``sample_id``, ``eval_name`` and an index column; any
+  other column is taken for a model. No costs: give prices (USD per million tokens) and the
   cost of a call is estimated from the prompt's and the answer's token counts.
 
-``eval_name`` and ``sample_id`` are labels for evaluation and grouping, never features.
+``eval_name`` and ``sample_id`` are labels for evaluation and grouping, never features. A cell
+that is not a score (or, in RouterBench files, not a cost) is a :class:`ConfigError` naming the
+file, row and column: nothing is silently read as unknown.
 """
 
 from __future__ import annotations
@@ -89,23 +92,68 @@ def prompt_text(raw: str) -> str:
     return raw
 
 
-def _score(text: str) -> float:
-    value = text.strip().lower()
-    if not value:
+def _score(text: str | None, where: str) -> float:
+    """A score cell: NaN when empty or ``nan`` (unknown), else a number in [0, 1].
+
+    :raises ConfigError: the cell is not a score (``where`` names the file, row and column).
+    """
+    value = (text or "").strip().lower()
+    if not value or value == "nan":
         return math.nan
     if value in _TRUE:
         return _TRUE[value]
     try:
-        return float(value)
+        score = float(value)
     except ValueError:
-        return math.nan
+        raise ConfigError(
+            f"{where}: {text!r} is not a score (a number in [0, 1], or true / false)"
+        ) from None
+    if not 0.0 <= score <= 1.0:
+        raise ConfigError(f"{where}: score {score} is outside [0, 1]; rescale the scores to 0..1")
+    return score
+
+
+def _cost(text: str | None, where: str) -> float:
+    """A cost cell in USD: a finite number, 0 or more.
+
+    :raises ConfigError: the cell is empty, not a number or negative.
+    """
+    try:
+        cost = float((text or "").strip())
+    except ValueError:
+        raise ConfigError(f"{where}: {text!r} is not a cost (USD, a plain number)") from None
+    if not math.isfinite(cost):
+        raise ConfigError(f"{where}: {text!r} is not a cost (USD, a plain number)")
+    if cost < 0.0:
+        raise ConfigError(f"{where}: cost {cost} is negative")
+    return cost
+
+
+def _where(path: Path, row: int, column: str) -> str:
+    """A cell's place for error messages: the data row counted from 1 after the header."""
+    return f"{path}, data row {row + 1}, column {column!r}"
+
+
+def _scored_rows(
+    path: Path, rows: list[dict[str, str]], models: Sequence[str]
+) -> tuple[list[tuple[int, dict[str, str]]], list[list[float]]]:
+    """The rows (numbered) with a score for every model, and those scores; rows with an empty
+    or ``nan`` score are dropped."""
+    numbered: list[tuple[int, dict[str, str]]] = []
+    scores: list[list[float]] = []
+    for i, row in enumerate(rows):
+        values = [_score(row.get(m), _where(path, i, m)) for m in models]
+        if not any(math.isnan(v) for v in values):
+            numbered.append((i, row))
+            scores.append(values)
+    return numbered, scores
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     csv.field_size_limit(sys.maxsize)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+            reader = csv.DictReader(handle, restval="")  # a short row's missing cells
             rows = list(reader)
             return list(reader.fieldnames or []), rows
     except OSError as exc:
@@ -123,12 +171,12 @@ def _routerbench(path: Path, columns: list[str], rows: list[dict[str, str]]) -> 
     missing = [m for m in models if m not in columns]
     if missing:
         raise ConfigError(f"{path}: no score column for {missing}")
-    numbered = [(i, r) for i, r in enumerate(rows) if all(r.get(m, "").strip() for m in models)]
+    numbered, scores = _scored_rows(path, rows, models)
     kept = [r for _, r in numbered]
-    scores = np.array([[_score(r[m]) for m in models] for r in kept], dtype=np.float64)
-    costs = np.array(
-        [[_score(r.get(f"{m}|total_cost", "")) for m in models] for r in kept], dtype=np.float64
-    )
+    costs = [
+        [_cost(r.get(f"{m}|total_cost"), _where(path, i, f"{m}|total_cost")) for m in models]
+        for i, r in numbered
+    ]
     answers = tuple(tuple(r.get(f"{m}|model_response") for m in models) for r in kept)
     raw = tuple(r["prompt"] for r in kept)
     return OutcomeTable(
@@ -138,25 +186,41 @@ def _routerbench(path: Path, columns: list[str], rows: list[dict[str, str]]) -> 
         raw_prompts=raw,
         sample_ids=_sample_ids(path, numbered),
         groups=tuple(r.get("eval_name") or path.stem for r in kept),
-        scores=np.clip(scores, 0.0, 1.0),
-        costs=costs,
+        scores=np.array(scores, dtype=np.float64).reshape(len(kept), len(models)),
+        costs=np.array(costs, dtype=np.float64).reshape(len(kept), len(models)),
         answers=answers,
     )
+
+
+#: Columns of a two-model file that are labels, not models: the row's id and task, and an
+#: index column (unnamed, or ``Unnamed: 0`` as pandas names it when read back).
+_LABELS = frozenset({"", "sample_id", "eval_name"})
+_TWO_MODEL_COLUMNS = (
+    "a two-model file holds prompt, one score column per model, optional <model>_response "
+    "columns and the labels sample_id / eval_name: remove any other column"
+)
+
+
+def _is_label(column: str) -> bool:
+    return column in _LABELS or column.startswith("Unnamed: ")
 
 
 def _two_model(
     path: Path, columns: list[str], rows: list[dict[str, str]], prices: Mapping[str, float]
 ) -> OutcomeTable:
-    models = tuple(c for c in columns if not c.endswith("_response") and c not in ("", "sample_id"))
+    models = tuple(c for c in columns if not c.endswith("_response") and not _is_label(c))
     if len(models) < 2:
         raise ConfigError(f"{path}: expected a prompt column and two or more model columns")
+    try:
+        numbered, scores = _scored_rows(path, rows, models)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; {_TWO_MODEL_COLUMNS}") from None
     unpriced = [m for m in models if m not in prices]
     if unpriced:
         raise ConfigError(
             f"{path} has no costs: give each model's price with --price MODEL=USD_PER_MTOK "
             f"(missing: {', '.join(unpriced)})"
         )
-    numbered = [(i, r) for i, r in enumerate(rows) if all(r.get(m, "").strip() for m in models)]
     kept = [r for _, r in numbered]
     answers = tuple(tuple(r.get(f"{m}_response") for m in models) for r in kept)
     costs = np.empty((len(kept), len(models)), dtype=np.float64)
@@ -174,7 +238,7 @@ def _two_model(
         raw_prompts=raw,
         sample_ids=_sample_ids(path, numbered),
         groups=tuple(path.stem for _ in kept),
-        scores=np.array([[_score(r[m]) for m in models] for r in kept], dtype=np.float64),
+        scores=np.array(scores, dtype=np.float64).reshape(len(kept), len(models)),
         costs=costs,
         answers=answers,
     )
@@ -183,15 +247,25 @@ def _two_model(
 def read_outcomes(path: str | Path, prices: Mapping[str, float] | None = None) -> OutcomeTable:
     """One outcome CSV, its layout detected from the columns (see the module docstring).
 
-    :raises ConfigError: unreadable file, unknown layout, or a two-model file without prices.
+    :raises ConfigError: unreadable or empty file, unknown layout, a cell that is not a score or
+        cost, no row with a score for every model, or a two-model file without prices.
     """
     path = Path(path)
     columns, rows = _read_rows(path)
+    if not columns:
+        raise ConfigError(f"{path} is empty: expected a header row and outcome rows")
     if "prompt" not in columns:
         raise ConfigError(f"{path}: not an outcome table (no 'prompt' column)")
     if any(c.endswith("|total_cost") for c in columns):
-        return _routerbench(path, columns, rows)
-    return _two_model(path, [c for c in columns if c != "prompt"], rows, prices or {})
+        table = _routerbench(path, columns, rows)
+    else:
+        table = _two_model(path, [c for c in columns if c != "prompt"], rows, prices or {})
+    if not len(table):
+        raise ConfigError(
+            f"{path}: no rows with a score for every model ({len(rows)} rows read; a row with "
+            "an empty score is dropped)"
+        )
+    return table
 
 
 def _widen(table: OutcomeTable, models: tuple[str, ...]) -> OutcomeTable:

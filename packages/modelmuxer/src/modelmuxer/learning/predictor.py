@@ -95,7 +95,8 @@ class QualityPredictor:
     """A :class:`~modelmuxer.strategies.estimates.QualityEstimator` backed by a fitted model.
 
     ``aliases`` maps catalog ids onto the training data's model names when they differ; ids are
-    otherwise matched by :func:`model_key`. Unmatched cards are scored through their tier.
+    otherwise matched exactly, then by :func:`model_key` when one training model has that key.
+    Unmatched cards are scored through their tier.
     """
 
     #: learned per prompt: strategies drop their own difficulty heuristics (``hybrid``)
@@ -104,17 +105,24 @@ class QualityPredictor:
     featurizer: TextFeaturizer
     model: LinearQualityModel
     aliases: Mapping[str, str] = field(default_factory=dict)
-    _rows: dict[str, int] = field(init=False, repr=False)
+    _exact: dict[str, int] = field(init=False, repr=False)
+    _rows: dict[str, int | None] = field(init=False, repr=False)
     _plans: dict[tuple[tuple[str, float], ...], _Plan] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._rows = {model_key(m): k for k, m in enumerate(self.model.models)}
+        self._exact = {m: k for k, m in enumerate(self.model.models)}
+        self._rows = {}
+        for k, m in enumerate(self.model.models):
+            # a key two training models share (openai/gpt-4o, azure/gpt-4o) names neither
+            self._rows[model_key(m)] = None if model_key(m) in self._rows else k
         self._plans = {}
 
     def row_for(self, card_id: str) -> int | None:
-        """The training model that ``card_id`` is, or ``None`` (scored by its tier)."""
+        """The training model that ``card_id`` is, or ``None`` (scored by its tier): the model
+        of that exact name, else the one model whose :func:`model_key` matches."""
         name = self.aliases.get(card_id, card_id)
-        return self._rows.get(model_key(name))
+        exact = self._exact.get(name)
+        return exact if exact is not None else self._rows.get(model_key(name))
 
     def _plan(self, models: tuple[tuple[str, float], ...]) -> _Plan:
         """Where each model's logit comes from, memoised per candidate set: matching ids and

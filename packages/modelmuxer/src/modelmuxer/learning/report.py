@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from modelmuxer.errors import ConfigError
 from modelmuxer.learning.evaluation import OperatingPoint
 from modelmuxer.learning.metrics import aiq, apgr, cpt, hull_value, pgr, upper_hull
 from modelmuxer.learning.outcomes import OutcomeTable
 
-__all__ = ["EvalSummary", "plot_curve", "summarise", "write_points"]
+__all__ = ["EvalSummary", "plot_curve", "pyplot", "summarise", "write_points"]
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,14 @@ def summarise(table: OutcomeTable, points: Sequence[OperatingPoint]) -> EvalSumm
 
 
 def write_points(out: Path, table: OutcomeTable, points: Sequence[OperatingPoint]) -> list[Path]:
-    """``out/pointNN.jsonl`` per operating point: sample id, prompt, models tried in order."""
-    out.mkdir(parents=True, exist_ok=True)
+    """``out/pointNN.jsonl`` per operating point: sample id, prompt, models tried in order.
+
+    :raises ConfigError: ``out`` cannot be made a directory.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the operating points to {out}: {exc}") from exc
     paths = []
     for n, point in enumerate(points):
         path = out / f"point{n:02d}.jsonl"
@@ -131,13 +138,27 @@ def _hull_line(hull: Sequence[tuple[float, float]]) -> tuple[list[float], list[f
     return xs, [hull_value(hull, x) for x in xs]
 
 
+def pyplot() -> Any:
+    """matplotlib's ``pyplot``, drawing to files only.
+
+    :raises ConfigError: matplotlib is not installed (``pip install 'modelmuxer[plot]'``).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no display needed
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install 'modelmuxer[plot]'") from None
+    return plt
+
+
 def plot_curve(summary: EvalSummary, title: str, path: Path) -> None:
-    """The cost–quality plot: single models, the Zero router's hull, the oracle, the router."""
-    import matplotlib
+    """The cost–quality plot: single models, the Zero router's hull, the oracle, the router.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    :raises ConfigError: matplotlib is not installed.
+    """
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     mc = [c for c, _ in summary.models.values()]
     mq = [q for _, q in summary.models.values()]

@@ -3,6 +3,7 @@ cross-validated): what ``modelmuxer train`` and ``modelmuxer eval`` run."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import numpy.typing as npt
 
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.catalog.priors import prior_for
+from modelmuxer.errors import ConfigError
 from modelmuxer.learning.artifact import LearnedRouter
 from modelmuxer.learning.evaluation import RowEstimates, grouped_folds
 from modelmuxer.learning.judge_training import fit_judge, structural_of
@@ -28,7 +30,8 @@ FloatArray = npt.NDArray[np.float64]
 @dataclass(frozen=True)
 class TrainingOptions:
     """Hyper-parameters: ``c`` (inverse L2 strength of the predictor), ``judge_c``,
-    ``max_tokens`` (vocabulary size), ``judge`` (train the answer judge when answers exist)."""
+    ``max_tokens`` (vocabulary size), ``judge`` (train the answer judge when answers exist),
+    ``seed`` (the solvers' shuffling: the same data and seed give the same router)."""
 
     c: float = 0.3
     judge_c: float = 1.0
@@ -36,6 +39,7 @@ class TrainingOptions:
     judge: bool = True
     block_scale: float = 1.0
     priors: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
 
 
 def _cost_model(
@@ -56,6 +60,20 @@ def _cost_model(
     return per_token, per_call
 
 
+def _trained_at() -> datetime:
+    """Now, or ``SOURCE_DATE_EPOCH`` when set (the reproducible-builds convention), so
+    training twice on the same data can write the same file."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={epoch!r}: expected whole seconds since 1970-01-01 UTC"
+        ) from None
+
+
 def train_router(
     table: OutcomeTable,
     features: Sequence[QueryFeatures],
@@ -70,6 +88,7 @@ def train_router(
         priors=options.priors,
         features=features,
         block_scale=options.block_scale,
+        seed=options.seed,
     )
     judge = None
     if options.judge:
@@ -79,13 +98,19 @@ def train_router(
             predictor.featurizer,
             model_tiers(table.models, options.priors),
             c=options.judge_c,
+            seed=options.seed,
         )
     per_token, per_call = _cost_model(table, features)
     info = {
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trained_at": _trained_at().isoformat(timespec="seconds"),
         "rows": len(table),
         "kind": table.kind,
-        "options": {"c": options.c, "judge_c": options.judge_c, "max_tokens": options.max_tokens},
+        "options": {
+            "c": options.c,
+            "judge_c": options.judge_c,
+            "max_tokens": options.max_tokens,
+            "seed": options.seed,
+        },
         **dict(provenance or {}),
     }
     return LearnedRouter(predictor, judge, per_token, per_call, info)
@@ -96,13 +121,12 @@ def _prior(model: str, priors: Mapping[str, float]) -> float:
 
 
 def _costs(router: LearnedRouter, table: OutcomeTable, tokens: FloatArray) -> FloatArray:
-    per_token = {model_key(m): v for m, v in router.cost_per_token.items()}
-    per_call = {model_key(m): v for m, v in router.cost_per_call.items()}
+    by_key = {model_key(m): m for m in router.cost_per_token}
     columns = []
     for j, m in enumerate(table.models):
-        key = model_key(m)
-        if key in per_token:
-            columns.append(per_token[key] * tokens + per_call[key])
+        name = m if m in router.cost_per_token else by_key.get(model_key(m))
+        if name is not None:  # its own name first, then the name matched as the predictor does
+            columns.append(router.cost_per_token[name] * tokens + router.cost_per_call[name])
         else:  # a model the router has no costs for: the data's own mean cost
             columns.append(np.full(len(tokens), float(np.nanmean(table.costs[:, j]))))
     return np.stack(columns, axis=1)

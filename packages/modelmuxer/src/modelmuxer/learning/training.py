@@ -17,6 +17,7 @@ import numpy.typing as npt
 from modelmuxer.analysis import analyze
 from modelmuxer.analysis.features import QueryFeatures
 from modelmuxer.catalog.priors import prior_for
+from modelmuxer.errors import ConfigError
 from modelmuxer.learning._sklearn import logistic_regression
 from modelmuxer.learning._sklearn import sparse as sp
 from modelmuxer.learning.outcomes import OutcomeTable
@@ -91,6 +92,16 @@ def _design(
     return sp.vstack(blocks, format="csr"), np.concatenate(labels), np.concatenate(weights)
 
 
+def _require_both_classes(labels: FloatArray) -> None:
+    """:raises ConfigError: every outcome is good, or every one bad (nothing to separate)."""
+    if len(labels) and labels.min() == labels.max():
+        which = "good (score 1)" if labels[0] else "bad (score 0)"
+        raise ConfigError(
+            f"every outcome in the data is {which}: the predictor needs good and bad outcomes "
+            "to learn from; add outcomes (or feedback) with other scores"
+        )
+
+
 def fit_predictor(
     table: OutcomeTable,
     *,
@@ -99,11 +110,15 @@ def fit_predictor(
     priors: Mapping[str, float] | None = None,
     features: Sequence[QueryFeatures] | None = None,
     block_scale: float = 1.0,
+    seed: int = 0,
 ) -> QualityPredictor:
     """A :class:`QualityPredictor` fitted on ``table``.
 
     ``c`` is the inverse L2 strength; ``block_scale`` scales the per-model blocks (above 1 they
-    are regularised less than the shared and tier parts, below 1 more).
+    are regularised less than the shared and tier parts, below 1 more). ``seed`` fixes the
+    solver's shuffling, so the same data and seed give the same weights.
+
+    :raises ConfigError: every outcome in ``table`` is good, or every one bad.
     """
     LogisticRegression = logistic_regression()  # scikit-learn's class
 
@@ -113,7 +128,15 @@ def fit_predictor(
     tiers = model_tiers(table.models, priors)
     center = float(np.mean(tiers))
     design, labels, weights = _design(x, table.scores, tiers, center, block_scale)
-    fit = LogisticRegression(C=c, solver="liblinear", dual=True, max_iter=1000, fit_intercept=False)
+    _require_both_classes(labels)
+    fit = LogisticRegression(
+        C=c,
+        solver="liblinear",
+        dual=True,
+        max_iter=1000,
+        fit_intercept=False,
+        random_state=seed,
+    )
     fit.fit(design, labels, sample_weight=weights)
     coef = fit.coef_[0]
     width = featurizer.width

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, SupportsFloat
 
 from sqlalchemy import Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +48,19 @@ async def _known(conn: AsyncConnection, request_id: str, attempt: int | None) ->
     return bool((await conn.execute(query)).scalar_one())
 
 
+def _as_score(score: object) -> float:
+    """``score`` as a float: any real number, numpy's scalars included (a metric's np.float32).
+
+    :raises InvalidFeedback: a bool, a string, or NaN.
+    """
+    if isinstance(score, bool) or not isinstance(score, SupportsFloat):
+        raise InvalidFeedback(f"feedback score must be a number in [0, 1], got {score!r}")
+    value = float(score)
+    if math.isnan(value):
+        raise InvalidFeedback(f"feedback score must be a number in [0, 1], got {score!r}")
+    return value
+
+
 async def add_feedback(
     engine: AsyncEngine,
     request_id: str,
@@ -62,8 +75,7 @@ async def add_feedback(
     :raises InvalidFeedback: ``score`` outside [0, 1] or not a number, or an empty ``kind``.
     :raises UnknownRequest: no call of ``request_id`` (and ``attempt``) is in the ledger.
     """
-    if isinstance(score, bool) or not isinstance(score, int | float) or math.isnan(score):
-        raise InvalidFeedback(f"feedback score must be a number in [0, 1], got {score!r}")
+    score = _as_score(score)
     if not 0.0 <= score <= 1.0:
         raise InvalidFeedback(
             f"feedback score must be in [0, 1] (thumbs up = 1, down = 0), got {score}"

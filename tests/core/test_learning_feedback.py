@@ -53,6 +53,20 @@ def test_train_from_ledger_learns_from_feedback(
     assert big > small
 
 
+def test_train_from_a_mistyped_ledger_path_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train --from-ledger`` only reads: a path with no ledger is an error, and no empty
+    ledger file (nor its directory) is left there."""
+    missing = tmp_path / "no-such-dir" / "ledger.db"
+    code = main(
+        ["train", "--from-ledger", f"sqlite:///{missing}", "--out", str(tmp_path / "r.npz")]
+    )
+    assert code != 0
+    assert "no ledger at" in capsys.readouterr().err
+    assert not missing.parent.exists()
+
+
 def test_an_empty_ledger_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="record_feedback"):
         rows_table([])

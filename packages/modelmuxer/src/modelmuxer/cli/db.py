@@ -7,7 +7,13 @@ from pathlib import Path
 
 from modelmuxer.errors import ConfigError
 
-__all__ = ["add_db", "add_url_options", "ledger_url", "missing_sqlite_file"]
+__all__ = [
+    "add_db",
+    "add_url_options",
+    "existing_ledger",
+    "ledger_url",
+    "missing_sqlite_file",
+]
 
 
 def ledger_url(url: str | None, config: str | None) -> str:
@@ -45,6 +51,29 @@ def missing_sqlite_file(url: str) -> Path | None:
         return None
     path = Path(str(database)).expanduser()
     return None if path.exists() else path
+
+
+def existing_ledger(url: str) -> None:
+    """Check that ``url`` holds a ledger, for the commands that read one (``report``,
+    ``train --from-ledger``): connecting to a missing one would create an empty SQLite file
+    (and its directories) or an outbox, then fail on a missing table.
+
+    :raises ConfigError: ``url`` is not a url, names no SQLite file, cannot be read, or holds
+        no migrated ledger (the message never echoes a password).
+    """
+    from modelmuxer.ledger.errors import safe_url
+    from modelmuxer.ledger.migrate import current
+
+    if (missing := missing_sqlite_file(url)) is not None:
+        raise ConfigError(
+            f"no ledger at {missing}: check the URL (a muxer with the ledger on writes one)"
+        )
+    try:
+        revision = current(url)
+    except Exception as exc:
+        raise ConfigError(f"cannot read {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
+    if revision is None:
+        raise ConfigError(f"{safe_url(url)} holds no ledger: run 'modelmuxer db upgrade' first")
 
 
 def add_url_options(parser: argparse.ArgumentParser) -> None:

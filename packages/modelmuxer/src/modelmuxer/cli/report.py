@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelmuxer.cli.db import add_url_options, ledger_url, missing_sqlite_file
+from modelmuxer.cli.db import add_url_options, existing_ledger, ledger_url
 from modelmuxer.cli.table import render_table
 from modelmuxer.errors import ConfigError
 
@@ -170,22 +170,6 @@ def render_json(report: SpendReport) -> str:
     return json.dumps(data, default=_jsonable, indent=2, allow_nan=False)
 
 
-def _check_ledger(url: str) -> None:
-    """A clear error, instead of an empty SQLite file or a missing table, when there is no
-    ledger at ``url`` (or ``url`` is not a url at all)."""
-    from modelmuxer.ledger.errors import safe_url
-    from modelmuxer.ledger.migrate import current
-
-    if (missing := missing_sqlite_file(url)) is not None:
-        raise ConfigError(f"no ledger at {missing}: enable the ledger or pass --url")
-    try:
-        revision = current(url)
-    except Exception as exc:
-        raise ConfigError(f"cannot read {safe_url(url)}: {type(exc).__name__}: {exc}") from exc
-    if revision is None:
-        raise ConfigError(f"{safe_url(url)} holds no ledger: run 'modelmuxer db upgrade' first")
-
-
 def _settings_budgets(config: str | None) -> list[BudgetLimit]:
     """Budget limits from the settings, when they hold any (the budgets' seam)."""
     from modelmuxer.config import load_settings
@@ -206,7 +190,7 @@ def run_report(args: argparse.Namespace) -> int:
         )
     where = {k: v for k in ("user", "org", "project") if (v := getattr(args, k)) is not None}
     budgets = [parse_budget(text) for text in args.budget or ()] or _settings_budgets(args.config)
-    _check_ledger(url)
+    existing_ledger(url)
     report = spend_report(url, by=args.by, since=since, until=until, where=where, budgets=budgets)
     render = {"table": render_text, "csv": render_csv, "json": render_json}[args.format]
     print(render(report))

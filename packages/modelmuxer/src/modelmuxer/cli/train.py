@@ -109,9 +109,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     if args.from_ledger:
+        from modelmuxer.cli.db import existing_ledger
         from modelmuxer.learning.feedback import ledger_rows, rows_table
         from modelmuxer.ledger.errors import safe_url
 
+        existing_ledger(args.from_ledger)  # not a new empty ledger at a mistyped path
         table, features = rows_table(ledger_rows(args.from_ledger))
         sources = [safe_url(args.from_ledger)]
     else:

@@ -9,9 +9,10 @@ import pytest
 from _litellm_support import CHEAP, EASY, MakeRouter, RecordSink, deployment
 from _litellm_support import wait_for_records as wait
 
-from modelmuxer import BudgetExceeded
+from modelmuxer import BudgetExceeded, hookimpl
 from modelmuxer.budgets import Budget, BudgetGuard, MemoryBudgetStore
 from modelmuxer.budgets.model import to_usd
+from modelmuxer.context import RequestContext
 from modelmuxer.types import Identity
 
 pytestmark = pytest.mark.litellm
@@ -63,3 +64,31 @@ async def test_a_failed_call_releases_its_reservation(
     (state,) = await guard.states(identity=Identity(org="acme"))
     assert (state.spent_usd, state.reserved_usd) == (0, 0)
     assert len(callback._holds) == 0
+
+
+async def test_a_refusal_reaches_the_caller_at_once_and_reserves_nothing(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    """A budget refusal is final for the group: LiteLLM does not retry it (``status_code``
+    400, which the proxy also returns to its client), and nothing stays reserved."""
+    guard = _guard("0.0000001")
+    asked = []
+
+    class Count:
+        @hookimpl
+        def modelmuxer_request_start(self, ctx: RequestContext) -> None:
+            asked.append(ctx.request.request_id)
+
+    router, callback = make_router(
+        [deployment("mini", "chat", CHEAP)],
+        router_kwargs={"num_retries": 3},
+        plugins=[guard, Count()],
+    )
+    with pytest.raises(BudgetExceeded) as refused:
+        await router.acompletion(model="chat", messages=EASY, max_tokens=200, metadata=ACME)
+    assert len(asked) == 1
+    assert refused.value.status_code == 400  # type: ignore[attr-defined]
+    (state,) = await guard.states(identity=Identity(org="acme"))
+    assert (state.spent_usd, state.reserved_usd) == (0, 0)
+    assert len(callback._holds) == 0
+    assert sink.records == []

@@ -10,7 +10,7 @@ from modelmuxer import hookimpl
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import NoEligibleModel, RequestRejected
 from modelmuxer.types import ModelCard
-from modelmuxer_litellm import AUTO_GROUP, STRATEGY_KEY, _compat
+from modelmuxer_litellm import AUTO_GROUP, ROUTING_KEY, STRATEGY_KEY, _compat
 
 pytestmark = pytest.mark.litellm
 
@@ -303,3 +303,40 @@ def test_hidden_params_are_read_from_any_response_shape() -> None:
     plain = SimpleNamespace(_hidden_params={"model_id": "y"})
     assert _hidden_params(plain) == {"model_id": "y"}
     assert _hidden_params(object()) is None
+
+
+class CountRoutings:
+    """Counts the routing decisions asked for (``modelmuxer_request_start`` runs before each)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @hookimpl
+    def modelmuxer_request_start(self, ctx: RequestContext) -> None:
+        self.count += 1
+
+
+async def test_a_request_modelmuxer_refuses_is_not_retried_on_its_group(
+    make_router: MakeRouter,
+) -> None:
+    """A refusal does not change on a retry: LiteLLM must not retry it (with its backoff, ~18 s
+    for ``num_retries=3``); it reads the error's ``status_code`` (400) to know."""
+    routings = CountRoutings()
+    router, _ = make_router(CHAT, router_kwargs={"num_retries": 3}, plugins=[routings])
+    with pytest.raises(NoEligibleModel) as caught:
+        await router.acompletion(
+            model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": ["none-such"]}}
+        )
+    assert routings.count == 1
+    assert caught.value.status_code == 400  # type: ignore[attr-defined]
+
+
+async def test_a_request_refused_in_its_group_still_falls_back(make_router: MakeRouter) -> None:
+    router, _ = make_router(
+        [*CHAT, deployment("backup", "backup", STRONG)],
+        router_kwargs={"num_retries": 3, "fallbacks": [{"chat": ["backup"]}]},
+    )
+    answer = await router.acompletion(
+        model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": ["backup"]}}
+    )
+    assert _served(answer) == "backup"

@@ -40,7 +40,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from modelmuxer import Muxer
 from modelmuxer.budgets import BudgetGuard
 from modelmuxer.context import RequestContext
-from modelmuxer.errors import PluginError
+from modelmuxer.errors import ModelMuxerError, PluginError, RateLimited
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer.plugins import notify
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
@@ -86,6 +86,11 @@ STRATEGY_KEY: Final = "modelmuxer_strategy"
 #: ids, ``max_cost_usd``, ``quality_target``, ``cost_weight``).
 ROUTING_KEY: Final = "modelmuxer_routing"
 _MAX_FOREIGN: Final = 4096
+#: The HTTP status of a request ModelMuxer refuses while routing it (a budget, no eligible
+#: deployment, a policy): LiteLLM's Router retries 408, 409, 429 and 5xx on the same group
+#: and nothing else, and the proxy answers its client with it (LiteLLM's own budget errors
+#: are 400s too).
+_REFUSED_STATUS: Final = 400
 _HEADER_PREFIX: Final = "x-modelmuxer-"
 
 MuxerFactory = Callable[[Sequence[Mapping[str, Any]]], Muxer]
@@ -274,12 +279,16 @@ class ModelMuxerCallback(CustomLogger):
         kwargs = request_kwargs or {}
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)
-        info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
-        self._recorder.memo.remember(info)
-        guard = self._guard()
-        card = self._card_by_id(info.deployment)
-        if guard is not None and card is not None:
-            await self._holds.reserve(guard, ctx, card)
+        try:
+            info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
+            self._recorder.memo.remember(info)
+            guard = self._guard()
+            card = self._card_by_id(info.deployment)
+            if guard is not None and card is not None:
+                await self._holds.reserve(guard, ctx, card)
+        except ModelMuxerError as exc:
+            _mark_refusal(exc)
+            raise
         if metadata is not None:
             metadata[METADATA_KEY] = info.to_metadata()
         return [d for d in candidates if origin_id(d) == info.deployment][:1]
@@ -549,6 +558,16 @@ class ModelMuxerCallback(CustomLogger):
             await self._holds.finish(guard, record)
         except Exception:  # the store is down: the reservation's lease will reclaim it
             log.exception("modelmuxer_litellm: could not settle a budget reservation")
+
+
+def _mark_refusal(error: ModelMuxerError) -> None:
+    """Give ``error``, ModelMuxer's refusal of a request while routing it, the ``status_code``
+    LiteLLM reads (unless it has one): 429 for a rate limit, which passes; 400 otherwise, which
+    another attempt on the same group would meet again, so LiteLLM does not retry it (it may
+    still fall back to another group) and the proxy returns it instead of a 500."""
+    if getattr(error, "status_code", None) is None:
+        status = 429 if isinstance(error, RateLimited) else _REFUSED_STATUS
+        error.status_code = status  # type: ignore[attr-defined]
 
 
 def _proxy_request_ids(request_data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -47,12 +47,7 @@ from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
 from modelmuxer.types.request import new_request_id
 from modelmuxer_litellm import _compat
 from modelmuxer_litellm.budgets import BudgetHolds, guard_of
-from modelmuxer_litellm.cards import (
-    DeploymentOverrides,
-    deployment_card,
-    origin_id,
-    original_deployments,
-)
+from modelmuxer_litellm.cards import DeploymentOverrides, origin_id, routed_cards
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
 from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, slot_request_ids
@@ -159,7 +154,7 @@ class ModelMuxerCallback(CustomLogger):
         overrides = dict(overrides or {})
 
         def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
-            cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+            cards = routed_cards(deployments, overrides)
             if config is not None:
                 from modelmuxer.config import load_settings
 
@@ -276,6 +271,8 @@ class ModelMuxerCallback(CustomLogger):
         LiteLLM's health checks and cooldowns), as a one-element list."""
         if not healthy_deployments or not self._owns(healthy_deployments):
             return healthy_deployments
+        if not self.selector.routes(healthy_deployments[0]):
+            return healthy_deployments  # an image or audio model: LiteLLM's to pick
         kwargs = request_kwargs or {}
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)

@@ -9,6 +9,11 @@ deployment's own ``litellm_params`` / ``model_info`` (``input_cost_per_token``,
 
 The card's id is the deployment id (``model_info["id"]``): give deployments readable ids, they
 are the model names in ModelMuxer's decisions and records.
+
+A Router also serves embeddings, images, audio...: a deployment whose ``mode`` (LiteLLM's
+``model_info["mode"]``, else the price map's) is not a text mode never answers a chat request
+(it stays out of the virtual group), and is carded only when it can be priced per token (an
+embedding model); the others are left to LiteLLM's own routing (:func:`routed_cards`).
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from modelmuxer.catalog import ModelSpec, build_card
+from modelmuxer.catalog import ModelSpec, build_card, lookup_model
 from modelmuxer.errors import ConfigError
 from modelmuxer.types import ModelCard
 
 __all__ = [
+    "TEXT_MODES",
     "DeploymentOverrides",
     "deployment_card",
     "deployment_group",
     "deployment_id",
+    "deployment_mode",
+    "generates_text",
     "origin_id",
     "original_deployments",
+    "routed_cards",
 ]
 
 #: Per deployment id or model group: :class:`~modelmuxer.catalog.ModelSpec` fields to override.
@@ -38,6 +47,9 @@ DeploymentOverrides = Mapping[str, Mapping[str, Any]]
 INLINE_KEY: Final = "modelmuxer"
 #: ``model_info`` key a virtual-group copy carries: the id of the deployment it copies.
 ORIGIN_KEY: Final = "modelmuxer_origin"
+
+#: The ``mode`` values (LiteLLM's) of deployments that answer chat and text completion requests.
+TEXT_MODES: Final = frozenset({"chat", "completion", "responses"})
 
 _CAPABILITY_KEYS: Final = {
     "supports_function_calling": "tools",
@@ -125,6 +137,46 @@ def _price_alias(deployment: Mapping[str, Any]) -> str:
     return str(_section(deployment, "litellm_params").get("model") or "")
 
 
+def deployment_mode(deployment: Mapping[str, Any]) -> str | None:
+    """The kind of calls ``deployment`` serves, as LiteLLM names it (``chat``, ``embedding``,
+    ``image_generation``, ``audio_transcription``...): its ``model_info["mode"]``, else the price
+    map's for its model; ``None`` when neither says."""
+    mode = _section(deployment, "model_info").get("mode")
+    if isinstance(mode, str) and mode:
+        return mode
+    found = lookup_model(_price_alias(deployment))
+    listed = found[1].get("mode") if found is not None else None
+    return listed if isinstance(listed, str) and listed else None
+
+
+def generates_text(deployment: Mapping[str, Any]) -> bool:
+    """Whether ``deployment`` answers chat requests: its mode is one of :data:`TEXT_MODES`, or
+    unknown (a model the price map does not list)."""
+    mode = deployment_mode(deployment)
+    return mode is None or mode in TEXT_MODES
+
+
+def routed_cards(
+    deployments: Sequence[Mapping[str, Any]], overrides: DeploymentOverrides | None = None
+) -> list[ModelCard]:
+    """The cards of the deployments ModelMuxer routes among (virtual copies left out): every
+    deployment that answers chat requests, and every other one (an embedding model) that can be
+    priced per token; the rest (image or audio models) are left to LiteLLM.
+
+    :raises ~modelmuxer.errors.ConfigError: a chat deployment cannot be priced.
+    """
+    cards = []
+    for deployment in original_deployments(deployments):
+        if generates_text(deployment):
+            cards.append(deployment_card(deployment, overrides))
+            continue
+        try:
+            cards.append(deployment_card(deployment, overrides))
+        except ConfigError:
+            continue  # not priced per token: LiteLLM routes it, records take its response_cost
+    return cards
+
+
 def deployment_card(
     deployment: Mapping[str, Any], overrides: DeploymentOverrides | None = None
 ) -> ModelCard:
@@ -153,5 +205,8 @@ def deployment_card(
         raise ConfigError(
             f"deployment {ident!r} (group {group!r}): {str(exc).rstrip('.')}. Set it on the "
             "deployment (litellm_params input_cost_per_token / output_cost_per_token, model_info "
-            "max_input_tokens), in model_info.modelmuxer, or in register(overrides={id: {...}})."
+            "max_input_tokens, or model_info.base_model naming a model of litellm's price map), "
+            "in model_info.modelmuxer, or in register(overrides={id: {...}}). A deployment that "
+            "does not answer chat requests: set its model_info.mode (embedding, "
+            "image_generation, audio_transcription...)."
         ) from exc

@@ -7,7 +7,7 @@ from typing import Any
 
 from modelmuxer.errors import ConfigError
 from modelmuxer_litellm import _compat
-from modelmuxer_litellm.cards import ORIGIN_KEY, origin_id, original_deployments
+from modelmuxer_litellm.cards import ORIGIN_KEY, generates_text, origin_id, original_deployments
 
 __all__ = ["add_virtual_group", "proxy_router", "virtual_copy"]
 
@@ -25,11 +25,12 @@ def virtual_copy(deployment: Mapping[str, Any], group: str) -> dict[str, Any]:
 
 
 def add_virtual_group(router: Any, group: str, deployments: Sequence[Mapping[str, Any]]) -> None:
-    """Add a copy of every deployment of ``router`` (listed in ``deployments``) to ``group``, so
-    ModelMuxer can choose across all groups. Idempotent."""
+    """Add a copy of every deployment of ``router`` (listed in ``deployments``) that answers chat
+    requests to ``group``, so ModelMuxer can choose across all groups (an embedding or image
+    model is no answer to a chat request). Idempotent."""
     present = {str((d.get("model_info") or {}).get("id")) for d in deployments}
     for deployment in original_deployments(deployments):
-        if deployment.get("model_name") == group:
+        if deployment.get("model_name") == group or not generates_text(deployment):
             continue
         copy = virtual_copy(deployment, group)
         if copy["model_info"]["id"] not in present:

@@ -9,7 +9,7 @@ from typing import Any
 from modelmuxer import Muxer
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
-from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, original_deployments
+from modelmuxer_litellm.cards import DeploymentOverrides, routed_cards
 from modelmuxer_litellm.lifecycle import close_slot, open_slot
 from modelmuxer_litellm.streams import relay
 
@@ -66,14 +66,16 @@ def register(
         ``x-modelmuxer-strategy`` and ``x-modelmuxer-request-id`` headers of each answer
         (``_hidden_params["additional_headers"]``), for a server that passes them on; the
         choice is always in ``_hidden_params["modelmuxer"]``.
-    :raises ~modelmuxer.errors.ConfigError: a deployment has no known price or context window.
+    :raises ~modelmuxer.errors.ConfigError: a deployment that answers chat requests has no known
+        price or context window (others, embeddings, images, audio, are left to LiteLLM when
+        they have no per-token price).
     """
     overrides = dict(overrides or {})
 
     def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
         if muxer is not None:
             return muxer
-        cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+        cards = routed_cards(deployments, overrides)
         return Muxer(cards, strategy, plugins=plugins, load_entrypoints=load_entrypoints)
 
     unregister(router)

@@ -10,7 +10,7 @@ from modelmuxer import hookimpl
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import NoEligibleModel, RequestRejected
 from modelmuxer.types import ModelCard
-from modelmuxer_litellm import AUTO_GROUP, ROUTING_KEY, STRATEGY_KEY, _compat
+from modelmuxer_litellm import AUTO_GROUP, ROUTING_KEY, STRATEGY_KEY, ModelMuxerCallback, _compat
 
 pytestmark = pytest.mark.litellm
 
@@ -340,3 +340,27 @@ async def test_a_request_refused_in_its_group_still_falls_back(make_router: Make
         model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": ["backup"]}}
     )
     assert _served(answer) == "backup"
+
+
+def _auto_ids(callback: ModelMuxerCallback) -> set[str]:
+    return {d["model_info"]["id"] for d in callback.deployments() if d["model_name"] == AUTO_GROUP}
+
+
+async def test_refresh_brings_the_virtual_group_up_to_date(make_router: MakeRouter) -> None:
+    """Deployments added, removed or replaced at runtime: ``refresh()`` makes the virtual group
+    copy exactly the router's deployments (``set_model_list`` had left it empty: every
+    ``modelmuxer/auto`` request failed with "no healthy deployments")."""
+    from litellm.types.router import Deployment
+
+    router, callback = make_router([deployment("mini", "chat", CHEAP)])
+    router.add_deployment(Deployment(**deployment("4o", "chat", STRONG)))
+    callback.refresh()
+    assert _auto_ids(callback) == {f"mini@{AUTO_GROUP}", f"4o@{AUTO_GROUP}"}
+    assert _choice(await router.acompletion(model=AUTO_GROUP, messages=HARD))["deployment"] == "4o"
+    router.delete_deployment("4o")
+    callback.refresh()
+    assert _auto_ids(callback) == {f"mini@{AUTO_GROUP}"}
+    router.set_model_list([deployment("x", "chat", CHEAP), deployment("y", "chat", STRONG)])
+    callback.refresh()
+    assert _auto_ids(callback) == {f"x@{AUTO_GROUP}", f"y@{AUTO_GROUP}"}
+    assert _choice(await router.acompletion(model=AUTO_GROUP, messages=HARD))["deployment"] == "y"

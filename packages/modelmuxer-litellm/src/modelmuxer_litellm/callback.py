@@ -196,14 +196,18 @@ class ModelMuxerCallback(CustomLogger):
         return self.router
 
     def refresh(self) -> None:
-        """Forget cached cards, routing and deployment ids: call after changing the router's
-        deployments (their prices or limits; new deployments are picked up by themselves)."""
+        """Forget cached cards, routing and deployment ids, and bring the virtual group up to
+        date: call after changing the router's deployments (``add_deployment``,
+        ``delete_deployment``, ``set_model_list``, new prices or limits). A new deployment is
+        routed in its own group without it; the virtual group only copies it on a refresh."""
         with self._lock:
             self._owned = frozenset()
             self._foreign.clear()
             self._budget_guard = None
         if self._selector is not None:
             self._selector.refresh()
+        if self._auto_group_installed:
+            self.install_auto_group()
 
     def _ending(self) -> OpenRequests | None:
         """The requests to end through ``modelmuxer_request_end``; ``None`` while no plugin
@@ -223,8 +227,8 @@ class ModelMuxerCallback(CustomLogger):
         return found[0]
 
     def install_auto_group(self) -> None:
-        """Add the virtual group (``auto_group``) to the router: a copy of every deployment, so
-        ModelMuxer can choose across all groups. Idempotent."""
+        """Add the virtual group (``auto_group``) to the router, or bring it up to date: a copy of
+        every chat deployment, so ModelMuxer can choose across all groups. Idempotent."""
         if self.auto_group is not None:
             add_virtual_group(self._bound_router(), self.auto_group, self.deployments())
         self._auto_group_installed = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _litellm_support import CHEAP, EASY, HARD, STRONG, MakeRouter, RecordSink, deployment
 from _litellm_support import wait_for_records as wait
@@ -364,3 +366,23 @@ async def test_refresh_brings_the_virtual_group_up_to_date(make_router: MakeRout
     callback.refresh()
     assert _auto_ids(callback) == {f"x@{AUTO_GROUP}", f"y@{AUTO_GROUP}"}
     assert _choice(await router.acompletion(model=AUTO_GROUP, messages=HARD))["deployment"] == "y"
+
+
+async def test_deployment_order_is_kept(make_router: MakeRouter) -> None:
+    """LiteLLM's ``order``: the lowest order first, the next one when it fails. LiteLLM filters
+    by order after ModelMuxer's choice (too late): ModelMuxer chooses among the order LiteLLM
+    targets (it chose the cheap order-2 deployment for an easy request)."""
+
+    def ordered(answer: str | None = None) -> list[dict[str, Any]]:
+        first = deployment("4o", "chat", STRONG, answer=answer)
+        first["litellm_params"]["order"] = 1
+        second = deployment("mini", "chat", CHEAP)
+        second["model_info"]["order"] = 2  # where models added through the proxy's API keep it
+        return [first, second]
+
+    router, _ = make_router(ordered())
+    for _ in range(2):
+        assert _served(await router.acompletion(model="chat", messages=EASY)) == "4o"
+    failing, _ = make_router(ordered(answer="litellm.InternalServerError"))
+    answer = await failing.acompletion(model="chat", messages=EASY, num_retries=0)
+    assert _served(answer) == "mini"  # LiteLLM's order fallback, routed among order 2

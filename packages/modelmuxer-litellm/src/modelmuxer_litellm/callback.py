@@ -33,9 +33,10 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from litellm.integrations.custom_logger import CustomLogger
+from litellm.utils import get_deployment_order, get_order_filtered_deployments
 
 from modelmuxer import Muxer
 from modelmuxer.budgets import BudgetGuard
@@ -320,8 +321,9 @@ class ModelMuxerCallback(CustomLogger):
         self, group: str, deployments: Sequence[Mapping[str, Any]], kwargs: Mapping[str, Any]
     ) -> list[Mapping[str, Any]]:
         """The deployments ModelMuxer may choose: without those this request already failed on
-        (unless that leaves none), and, in the virtual group, without copies of deployments
-        cooling down in their own group."""
+        (unless that leaves none); in a model group, those of the lowest ``order`` left (LiteLLM
+        filters by order after this filter, too late to keep it); in the virtual group, without
+        copies of deployments cooling down in their own group."""
         tried = {
             str(i)
             for key in ("_retry_skipped_deployment_ids", "_excluded_deployment_ids")
@@ -334,12 +336,12 @@ class ModelMuxerCallback(CustomLogger):
             candidates = fresh or list(deployments)
         else:  # a first attempt
             candidates = list(deployments)
-        if group == self.auto_group:
-            cooling = await _compat.active_cooldowns(
-                self._bound_router(), [origin_id(d) for d in candidates]
-            )
-            candidates = [d for d in candidates if origin_id(d) not in cooling] or candidates
-        return candidates
+        if group != self.auto_group:
+            return _in_order(candidates, kwargs.get("_target_order"))
+        cooling = await _compat.active_cooldowns(
+            self._bound_router(), [origin_id(d) for d in candidates]
+        )
+        return [d for d in candidates if origin_id(d) not in cooling] or candidates
 
     def _decide(
         self,
@@ -588,6 +590,19 @@ def _hidden_params(response: object) -> object:
     if type(private) is dict and "_hidden_params" in private:
         return private["_hidden_params"]
     return getattr(response, "_hidden_params", None)
+
+
+def _in_order(deployments: list[Mapping[str, Any]], target: object) -> list[Mapping[str, Any]]:
+    """LiteLLM's ``order`` (``litellm_params.order`` or ``model_info.order``): the deployments
+    of the order LiteLLM targets (an order fallback), else of the lowest order; all of them
+    when none has one."""
+    if not any(get_deployment_order(d) is not None for d in deployments):
+        return deployments
+    listed = cast(list[dict[str, object]], deployments)  # LiteLLM's dicts, kept as they are
+    kept = get_order_filtered_deployments(
+        listed, target_order=target if isinstance(target, int) else None
+    )
+    return cast(list[Mapping[str, Any]], kept) or deployments
 
 
 def _model_id(deployment: Mapping[str, Any]) -> str:

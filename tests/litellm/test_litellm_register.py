@@ -45,3 +45,26 @@ def test_the_proxy_callback_outside_a_proxy_says_what_is_missing() -> None:
     callback = ModelMuxerCallback.for_proxy()
     with pytest.raises(ConfigError, match=r"(?i)proxy"):
         callback.deployments()
+
+
+async def test_a_second_router_with_the_same_deployment_ids_is_refused(
+    make_router: MakeRouter,
+) -> None:
+    """LiteLLM hands every router's calls to every callback and names deployments by id only:
+    two registered routers sharing ids (the same ``model_list``, whose ids LiteLLM derives
+    from the same parameters) would route and record each other's calls. Refused, saying
+    which ids and what to do."""
+    import litellm
+
+    same = [deployment("mini", "chat", CHEAP)]
+    first, _ = make_router(same)
+    second = litellm.Router(model_list=same)
+    with pytest.raises(ConfigError, match=r"'mini'.*unregister"):
+        register(second, load_entrypoints=False)
+    assert not any(
+        isinstance(cb, ModelMuxerCallback) and cb.router is second for cb in litellm.callbacks
+    )
+    unregister(first)
+    callback = register(second, load_entrypoints=False)  # the first one gone: accepted
+    assert callback in litellm.callbacks
+    unregister(second)

@@ -373,16 +373,16 @@ async def test_deployment_order_is_kept(make_router: MakeRouter) -> None:
     by order after ModelMuxer's choice (too late): ModelMuxer chooses among the order LiteLLM
     targets (it chose the cheap order-2 deployment for an easy request)."""
 
-    def ordered(answer: str | None = None) -> list[dict[str, Any]]:
-        first = deployment("4o", "chat", STRONG, answer=answer)
+    def ordered(prefix: str = "", answer: str | None = None) -> list[dict[str, Any]]:
+        first = deployment(f"{prefix}4o", "chat", STRONG, answer=answer)
         first["litellm_params"]["order"] = 1
-        second = deployment("mini", "chat", CHEAP)
+        second = deployment(f"{prefix}mini", "chat", CHEAP)
         second["model_info"]["order"] = 2  # where models added through the proxy's API keep it
         return [first, second]
 
     router, _ = make_router(ordered())
     for _ in range(2):
         assert _served(await router.acompletion(model="chat", messages=EASY)) == "4o"
-    failing, _ = make_router(ordered(answer="litellm.InternalServerError"))
+    failing, _ = make_router(ordered("f-", answer="litellm.InternalServerError"))
     answer = await failing.acompletion(model="chat", messages=EASY, num_retries=0)
-    assert _served(answer) == "mini"  # LiteLLM's order fallback, routed among order 2
+    assert _served(answer) == "f-mini"  # LiteLLM's order fallback, routed among order 2

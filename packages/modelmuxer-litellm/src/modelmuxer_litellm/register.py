@@ -7,9 +7,16 @@ from contextlib import aclosing
 from typing import Any
 
 from modelmuxer import Muxer
+from modelmuxer.errors import ConfigError
 from modelmuxer.pipeline import SyncBridge
+from modelmuxer_litellm import _compat
 from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
-from modelmuxer_litellm.cards import DeploymentOverrides, routed_cards
+from modelmuxer_litellm.cards import (
+    DeploymentOverrides,
+    origin_id,
+    original_deployments,
+    routed_cards,
+)
 from modelmuxer_litellm.lifecycle import close_slot, open_slot
 from modelmuxer_litellm.streams import relay
 
@@ -68,8 +75,10 @@ def register(
         choice is always in ``_hidden_params["modelmuxer"]``.
     :raises ~modelmuxer.errors.ConfigError: a deployment that answers chat requests has no known
         price or context window (others, embeddings, images, audio, are left to LiteLLM when
-        they have no per-token price).
+        they have no per-token price); or another router with ModelMuxer registered has
+        deployments of the same ids.
     """
+    _check_ids_apart(router)
     overrides = dict(overrides or {})
 
     def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
@@ -120,6 +129,33 @@ def unregister(router: Any) -> None:
     delattr(router, _INSTALLED)
     if wrapped:
         delattr(router, _WRAPPED)
+
+
+def _check_ids_apart(router: Any) -> None:
+    """Refuse ``router`` when another router with ModelMuxer registered has deployments of the
+    same ids: LiteLLM hands every router's calls to every callback and tells them apart by
+    deployment id only, so both would route and record each other's calls.
+
+    :raises ~modelmuxer.errors.ConfigError: naming the ids.
+    """
+    import litellm
+
+    ids = {origin_id(d) for d in original_deployments(_compat.router_deployments(router))}
+    for other in litellm.callbacks:
+        if not isinstance(other, ModelMuxerCallback) or other.router is None:
+            continue
+        if other.router is router:
+            continue
+        shared = ids & {origin_id(d) for d in original_deployments(other.deployments())}
+        if shared:
+            raise ConfigError(
+                f"another router with ModelMuxer registered has deployments with the ids "
+                f"{sorted(shared)[:5]!r}: LiteLLM reports every router's calls to every "
+                "callback and names deployments by id only, so the two would route and record "
+                "each other's calls. unregister() the other router first, or give each "
+                "router's deployments their own model_info.id (LiteLLM derives missing ids from "
+                "the deployment's parameters: the same model_list gives the same ids)."
+            )
 
 
 def _add_callback(callback: ModelMuxerCallback) -> None:

@@ -105,3 +105,15 @@ def test_an_image_model_unknown_to_the_price_map_says_to_set_its_mode(
 ) -> None:
     with pytest.raises(ConfigError, match=r"model_info\.mode \("):
         make_router([deployment("mini", "chat", CHEAP), _other("img", "i", "openai/dall-e-3")])
+
+
+def test_an_azure_deployment_is_priced_as_its_base_model_wherever_it_is_set() -> None:
+    """Azure deployment names say nothing of the model: LiteLLM reads ``base_model`` from
+    ``model_info`` or, failing that, from ``litellm_params``; so does the card."""
+    _, entry = lookup_model("azure/gpt-4o") or (None, {})
+    for where in ("model_info", "litellm_params"):
+        listed = _other("az", "chat", "azure/my-company-gpt4o")
+        listed[where]["base_model"] = "azure/gpt-4o"
+        card = deployment_card(listed)
+        assert card.input_cost_per_token == entry["input_cost_per_token"], where
+        assert card.context_window == entry["max_input_tokens"], where

@@ -5,7 +5,7 @@ Prices, limits and capabilities come, in this order of precedence, from the over
 ``model_info["modelmuxer"]`` on the deployment (handy in a proxy ``config.yaml``), from the
 deployment's own ``litellm_params`` / ``model_info`` (``input_cost_per_token``,
 ``max_input_tokens``, ``supports_function_calling``...), and last from litellm's price map for
-``model_info["base_model"]`` or ``litellm_params["model"]``.
+``base_model`` (``model_info``, else ``litellm_params``) or ``litellm_params["model"]``.
 
 The card's id is the deployment id (``model_info["id"]``): give deployments readable ids, they
 are the model names in ModelMuxer's decisions and records.
@@ -130,11 +130,14 @@ def _spec_fields(deployment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _price_alias(deployment: Mapping[str, Any]) -> str:
-    info = _section(deployment, "model_info")
-    base = info.get("base_model")
-    if isinstance(base, str) and base:
-        return base
-    return str(_section(deployment, "litellm_params").get("model") or "")
+    """The price map key of the deployment's model, as LiteLLM reads it: ``base_model`` (in
+    ``model_info``, else in ``litellm_params``; an Azure deployment's name says nothing of its
+    model), else ``litellm_params["model"]``."""
+    params = _section(deployment, "litellm_params")
+    for base in (_section(deployment, "model_info").get("base_model"), params.get("base_model")):
+        if isinstance(base, str) and base:
+            return base
+    return str(params.get("model") or "")
 
 
 def deployment_mode(deployment: Mapping[str, Any]) -> str | None:
@@ -205,7 +208,7 @@ def deployment_card(
         raise ConfigError(
             f"deployment {ident!r} (group {group!r}): {str(exc).rstrip('.')}. Set it on the "
             "deployment (litellm_params input_cost_per_token / output_cost_per_token, model_info "
-            "max_input_tokens, or model_info.base_model naming a model of litellm's price map), "
+            "max_input_tokens, or base_model naming a model of litellm's price map), "
             "in model_info.modelmuxer, or in register(overrides={id: {...}}). A deployment that "
             "does not answer chat requests: set its model_info.mode (embedding, "
             "image_generation, audio_transcription...)."

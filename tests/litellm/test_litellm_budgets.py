@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from _litellm_support import CHEAP, EASY, MakeRouter, RecordSink, deployment
+from _litellm_support import CHEAP, EASY, STRONG, MakeRouter, RecordSink, deployment
 from _litellm_support import wait_for_records as wait
 
 from modelmuxer import BudgetExceeded, hookimpl
@@ -14,6 +14,7 @@ from modelmuxer.budgets import Budget, BudgetGuard, MemoryBudgetStore
 from modelmuxer.budgets.model import to_usd
 from modelmuxer.context import RequestContext
 from modelmuxer.types import Identity
+from modelmuxer_litellm import ROUTING_KEY
 
 pytestmark = pytest.mark.litellm
 
@@ -92,3 +93,26 @@ async def test_a_refusal_reaches_the_caller_at_once_and_reserves_nothing(
     assert (state.spent_usd, state.reserved_usd) == (0, 0)
     assert len(callback._holds) == 0
     assert sink.records == []
+
+
+async def test_a_request_that_fails_before_any_call_releases_its_reservations(
+    make_router: MakeRouter,
+) -> None:
+    """LiteLLM may drop ModelMuxer's choice after the deployment filter (here its tag routing,
+    which runs later) and fail without making a call, so without reporting one: the Router
+    call's failure releases what its routing reserved (it was held for the lease, 10 min)."""
+    guard = _guard("1")
+    eu = deployment("mini", "chat", CHEAP)
+    eu["litellm_params"]["tags"] = ["eu"]
+    us = deployment("4o", "chat", STRONG)
+    us["litellm_params"]["tags"] = ["us"]
+    router, callback = make_router(
+        [eu, us], router_kwargs={"enable_tag_filtering": True}, plugins=[guard]
+    )
+    # (a fresh dict: LiteLLM writes into the metadata it is given, ACME included)
+    only_us = {"org": "acme", "tags": ["eu"], ROUTING_KEY: {"allow": ["4o"]}}  # 4o: no "eu" tag
+    with pytest.raises(Exception, match="tags"):
+        await router.acompletion(model="chat", messages=EASY, max_tokens=100, metadata=only_us)
+    (state,) = await guard.states(identity=Identity(org="acme"))
+    assert (state.spent_usd, state.reserved_usd) == (0, 0)
+    assert len(callback._holds) == 0

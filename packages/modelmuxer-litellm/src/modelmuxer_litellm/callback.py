@@ -51,7 +51,7 @@ from modelmuxer_litellm.budgets import BudgetHolds, guard_of
 from modelmuxer_litellm.cards import DeploymentOverrides, origin_id, routed_cards
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, slot_request_ids
+from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, note_in_slot, slot_request_ids
 from modelmuxer_litellm.recorder import CallRecorder
 from modelmuxer_litellm.records import STOPPED_BY_READER
 from modelmuxer_litellm.requests import routing_request
@@ -288,6 +288,7 @@ class ModelMuxerCallback(CustomLogger):
             card = self._card_by_id(info.deployment)
             if guard is not None and card is not None:
                 await self._holds.reserve(guard, ctx, card)
+                note_in_slot(info.request_id)  # released if the Router call fails
         except ModelMuxerError as exc:
             _mark_refusal(exc)
             raise
@@ -438,8 +439,10 @@ class ModelMuxerCallback(CustomLogger):
         """The proxy's hook for a request that failed (LiteLLM gave up on it, or it was refused):
         ends it with its error."""
         ending = self._ending() if self._selector is not None else None
+        request_ids = _proxy_request_ids(request_data)
         if ending is not None:
-            ending.failed_all(_proxy_request_ids(request_data), original_exception)
+            ending.failed_all(request_ids, original_exception)
+        await self.release_held(request_ids)
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
@@ -459,6 +462,17 @@ class ModelMuxerCallback(CustomLogger):
         ending = self._ending() if self._selector is not None else None
         if ending is not None:
             ending.failed_in_slot(error)
+
+    async def release_held(self, request_ids: Sequence[str]) -> None:
+        """The Router call of the requests ``request_ids`` failed: release the budget
+        reservations they still hold (see :meth:`BudgetHolds.release_all`); never raises."""
+        guard = self._guard() if self._selector is not None and request_ids else None
+        if guard is None:
+            return
+        try:
+            await self._holds.release_all(guard, request_ids)
+        except Exception:  # the store is down: the reservations' leases will reclaim them
+            log.exception("modelmuxer_litellm: could not release budget reservations")
 
     def stream_returned(self, stream: object, request_ids: Sequence[str]) -> None:
         """The Router call in progress returned ``stream`` for the requests ``request_ids``

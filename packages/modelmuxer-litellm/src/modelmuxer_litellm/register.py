@@ -181,6 +181,7 @@ def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
         except BaseException as exc:
             if slot is not None and slot.request_ids:
                 callback.request_failed(exc)
+                await callback.release_held(slot.request_ids)
             raise
         finally:
             close_slot(token)

@@ -360,3 +360,19 @@ def test_the_proxys_report_of_a_departed_clients_stream_is_a_cancelled_call() ->
     assert recorder.record(kwargs, partial, None, None, "ok") is None  # once per call
     kwargs = {**kwargs, "litellm_call_id": "call-2", "metadata": {}}
     assert recorder.record(kwargs, partial, None, None, "ok").outcome == "ok"  # type: ignore[union-attr]
+
+
+async def test_requests_sharing_one_metadata_dict_are_separate_requests(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    """LiteLLM and ModelMuxer write into the metadata dict a caller passes (ModelMuxer's choice
+    under ``metadata["modelmuxer"]``), and callers reuse one dict (a constant, a per-user
+    default): a later request must not be taken for a retry of the first (one request id,
+    attempts 0, 1, 2...)."""
+    router, _ = make_router([deployment("mini", "chat", CHEAP), deployment("4o", "chat", STRONG)])
+    shared = {"org": "acme"}
+    answers = [await router.acompletion(model="chat", messages=EASY, metadata=shared) for _ in "ab"]
+    ids = [answer._hidden_params["modelmuxer"]["request_id"] for answer in answers]
+    assert ids[0] != ids[1]
+    records = await wait(sink, 2)
+    assert sorted((r.request_id, r.attempt) for r in records) == sorted((i, 0) for i in ids)

@@ -53,7 +53,7 @@ from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
 from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, note_in_slot, slot_request_ids
 from modelmuxer_litellm.recorder import CallRecorder
-from modelmuxer_litellm.records import STOPPED_BY_READER
+from modelmuxer_litellm.records import STOPPED_BY_READER, trace_id_of
 from modelmuxer_litellm.requests import routing_request
 from modelmuxer_litellm.routing_info import (
     METADATA_KEY,
@@ -354,12 +354,7 @@ class ModelMuxerCallback(CustomLogger):
     ) -> tuple[RoutingInfo, RequestContext]:
         identity = identity_from_request(metadata, kwargs.get("user"))
         tags = tags_from_request(metadata)
-        previous = metadata.get(METADATA_KEY)  # a retry: keep the request's id
-        request_id = (
-            str(previous["request_id"])
-            if previous is not None and isinstance(previous, Mapping) and previous.get("request_id")
-            else str(kwargs.get("litellm_trace_id") or new_request_id())
-        )
+        request_id = _request_id(kwargs, metadata)
         strategy = metadata.get(STRATEGY_KEY)
         routing = metadata.get(ROUTING_KEY)
         request = routing_request(
@@ -416,7 +411,7 @@ class ModelMuxerCallback(CustomLogger):
         the headers are off there unless asked for (``register(..., response_headers=True)``):
         LiteLLM processes every header of an answer for its logging, work without a reader
         outside the proxy."""
-        info = self._recorder.memo.lookup(request_metadata(request_data))
+        info = self._recorder.memo.lookup(request_metadata(request_data), trace_id_of(request_data))
         hidden = _hidden_params(response)
         if info is None or not isinstance(hidden, dict):
             return response
@@ -585,6 +580,20 @@ def _mark_refusal(error: ModelMuxerError) -> None:
     if getattr(error, "status_code", None) is None:
         status = 429 if isinstance(error, RateLimited) else _REFUSED_STATUS
         error.status_code = status  # type: ignore[attr-defined]
+
+
+def _request_id(kwargs: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
+    """The id of the request being routed: LiteLLM's ``litellm_trace_id`` (one per Router call,
+    shared by its retries and fallbacks); without one, the id an earlier attempt wrote in the
+    metadata, else a new one. The metadata alone cannot tell a retry from a new request: callers
+    pass one dict to many requests, and the choice written into it stays there."""
+    trace = kwargs.get("litellm_trace_id")
+    if trace:
+        return str(trace)
+    previous = metadata.get(METADATA_KEY)
+    if is_mapping(previous) and previous.get("request_id"):
+        return str(previous["request_id"])
+    return new_request_id()
 
 
 def _proxy_request_ids(request_data: Mapping[str, Any]) -> tuple[str, ...]:

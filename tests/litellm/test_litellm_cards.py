@@ -117,3 +117,9 @@ def test_an_azure_deployment_is_priced_as_its_base_model_wherever_it_is_set() ->
         card = deployment_card(listed)
         assert card.input_cost_per_token == entry["input_cost_per_token"], where
         assert card.context_window == entry["max_input_tokens"], where
+
+
+def test_deployments_sharing_an_id_are_a_config_error_naming_them(make_router: MakeRouter) -> None:
+    twins = [deployment("same", "chat", CHEAP), deployment("same", "backup", "openai/gpt-4o")]
+    with pytest.raises(ConfigError, match=r"'chat' and 'backup' share model_info\.id 'same'"):
+        make_router(twins)

@@ -166,10 +166,13 @@ def routed_cards(
     deployment that answers chat requests, and every other one (an embedding model) that can be
     priced per token; the rest (image or audio models) are left to LiteLLM.
 
-    :raises ~modelmuxer.errors.ConfigError: a chat deployment cannot be priced.
+    :raises ~modelmuxer.errors.ConfigError: a chat deployment cannot be priced, or two
+        deployments share an id.
     """
+    originals = original_deployments(deployments)
+    _check_unique_ids(originals)
     cards = []
-    for deployment in original_deployments(deployments):
+    for deployment in originals:
         if generates_text(deployment):
             cards.append(deployment_card(deployment, overrides))
             continue
@@ -178,6 +181,20 @@ def routed_cards(
         except ConfigError:
             continue  # not priced per token: LiteLLM routes it, records take its response_cost
     return cards
+
+
+def _check_unique_ids(deployments: Sequence[Mapping[str, Any]]) -> None:
+    """:raises ~modelmuxer.errors.ConfigError: two deployments share a ``model_info.id`` (the
+    name of a deployment in decisions and records), naming it and their groups."""
+    groups: dict[str, str] = {}
+    for deployment in deployments:
+        ident, group = origin_id(deployment), deployment_group(deployment)
+        if ident in groups:
+            raise ConfigError(
+                f"deployments of groups {groups[ident]!r} and {group!r} share model_info.id "
+                f"{ident!r}: ModelMuxer names deployments by id; give each its own"
+            )
+        groups[ident] = group
 
 
 def deployment_card(

@@ -392,3 +392,19 @@ def test_a_call_another_registration_routed_is_not_recorded_here() -> None:
     record = report(first, "call-1", info.to_metadata())
     assert isinstance(record, CallRecord)
     assert (record.request_id, record.strategy) == ("req-1", "hybrid")
+
+
+async def test_requests_sharing_one_metadata_dict_are_separate_requests(
+    make_router: MakeRouter, sink: RecordSink
+) -> None:
+    """LiteLLM and ModelMuxer write into the metadata dict a caller passes (ModelMuxer's choice
+    under ``metadata["modelmuxer"]``), and callers reuse one dict (a constant, a per-user
+    default): a later request must not be taken for a retry of the first (one request id,
+    attempts 0, 1, 2...)."""
+    router, _ = make_router([deployment("mini", "chat", CHEAP), deployment("4o", "chat", STRONG)])
+    shared = {"org": "acme"}
+    answers = [await router.acompletion(model="chat", messages=EASY, metadata=shared) for _ in "ab"]
+    ids = [answer._hidden_params["modelmuxer"]["request_id"] for answer in answers]
+    assert ids[0] != ids[1]
+    records = await wait(sink, 2)
+    assert sorted((r.request_id, r.attempt) for r in records) == sorted((i, 0) for i in ids)

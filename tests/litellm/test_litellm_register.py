@@ -6,7 +6,14 @@ import pytest
 from _litellm_support import CHEAP, EASY, MakeRouter, deployment
 
 from modelmuxer.errors import ConfigError
-from modelmuxer_litellm import AUTO_GROUP, ModelMuxerCallback, _compat, register, unregister
+from modelmuxer_litellm import (
+    AUTO_GROUP,
+    ModelMuxerCallback,
+    _compat,
+    register,
+    registered_routers,
+    unregister,
+)
 
 pytestmark = pytest.mark.litellm
 
@@ -45,3 +52,30 @@ def test_the_proxy_callback_outside_a_proxy_says_what_is_missing() -> None:
     callback = ModelMuxerCallback.for_proxy()
     with pytest.raises(ConfigError, match=r"(?i)proxy"):
         callback.deployments()
+
+
+async def test_a_second_router_with_the_same_deployment_ids_is_refused(
+    make_router: MakeRouter,
+) -> None:
+    """LiteLLM hands every router's calls to every callback and names deployments by id only:
+    two registered routers sharing ids (the same ``model_list``, whose ids LiteLLM derives
+    from the same parameters) would route and record each other's calls. Refused, saying
+    which ids and what to do."""
+    import litellm
+
+    same = [deployment("mini", "chat", CHEAP)]
+    first, _ = make_router(same)
+    second = litellm.Router(model_list=same)
+    with pytest.raises(ConfigError, match=r"'mini'.*unregister"):
+        register(second, load_entrypoints=False)
+    assert not any(
+        isinstance(cb, ModelMuxerCallback) and cb.router is second for cb in litellm.callbacks
+    )
+    assert registered_routers()[-1] is first  # reachable though no longer held (a notebook)
+    for router in registered_routers():
+        unregister(router)
+    assert registered_routers() == []
+    callback = register(second, load_entrypoints=False)  # the first one gone: accepted
+    assert callback in litellm.callbacks
+    assert registered_routers() == [second]
+    unregister(second)

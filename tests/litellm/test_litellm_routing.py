@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from _litellm_support import CHEAP, EASY, HARD, STRONG, MakeRouter, RecordSink, deployment
 from _litellm_support import wait_for_records as wait
@@ -10,7 +12,7 @@ from modelmuxer import hookimpl
 from modelmuxer.context import RequestContext
 from modelmuxer.errors import NoEligibleModel, RequestRejected
 from modelmuxer.types import ModelCard
-from modelmuxer_litellm import AUTO_GROUP, STRATEGY_KEY, _compat
+from modelmuxer_litellm import AUTO_GROUP, ROUTING_KEY, STRATEGY_KEY, ModelMuxerCallback, _compat
 
 pytestmark = pytest.mark.litellm
 
@@ -303,3 +305,84 @@ def test_hidden_params_are_read_from_any_response_shape() -> None:
     plain = SimpleNamespace(_hidden_params={"model_id": "y"})
     assert _hidden_params(plain) == {"model_id": "y"}
     assert _hidden_params(object()) is None
+
+
+class CountRoutings:
+    """Counts the routing decisions asked for (``modelmuxer_request_start`` runs before each)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @hookimpl
+    def modelmuxer_request_start(self, ctx: RequestContext) -> None:
+        self.count += 1
+
+
+async def test_a_request_modelmuxer_refuses_is_not_retried_on_its_group(
+    make_router: MakeRouter,
+) -> None:
+    """A refusal does not change on a retry: LiteLLM must not retry it (with its backoff, ~18 s
+    for ``num_retries=3``); it reads the error's ``status_code`` (400) to know."""
+    routings = CountRoutings()
+    router, _ = make_router(CHAT, router_kwargs={"num_retries": 3}, plugins=[routings])
+    with pytest.raises(NoEligibleModel) as caught:
+        await router.acompletion(
+            model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": ["none-such"]}}
+        )
+    assert routings.count == 1
+    assert caught.value.status_code == 400  # type: ignore[attr-defined]
+
+
+async def test_a_request_refused_in_its_group_still_falls_back(make_router: MakeRouter) -> None:
+    router, _ = make_router(
+        [*CHAT, deployment("backup", "backup", STRONG)],
+        router_kwargs={"num_retries": 3, "fallbacks": [{"chat": ["backup"]}]},
+    )
+    answer = await router.acompletion(
+        model="chat", messages=EASY, metadata={ROUTING_KEY: {"allow": ["backup"]}}
+    )
+    assert _served(answer) == "backup"
+
+
+def _auto_ids(callback: ModelMuxerCallback) -> set[str]:
+    return {d["model_info"]["id"] for d in callback.deployments() if d["model_name"] == AUTO_GROUP}
+
+
+async def test_refresh_brings_the_virtual_group_up_to_date(make_router: MakeRouter) -> None:
+    """Deployments added, removed or replaced at runtime: ``refresh()`` makes the virtual group
+    copy exactly the router's deployments (``set_model_list`` had left it empty: every
+    ``modelmuxer/auto`` request failed with "no healthy deployments")."""
+    from litellm.types.router import Deployment
+
+    router, callback = make_router([deployment("mini", "chat", CHEAP)])
+    router.add_deployment(Deployment(**deployment("4o", "chat", STRONG)))
+    callback.refresh()
+    assert _auto_ids(callback) == {f"mini@{AUTO_GROUP}", f"4o@{AUTO_GROUP}"}
+    assert _choice(await router.acompletion(model=AUTO_GROUP, messages=HARD))["deployment"] == "4o"
+    router.delete_deployment("4o")
+    callback.refresh()
+    assert _auto_ids(callback) == {f"mini@{AUTO_GROUP}"}
+    router.set_model_list([deployment("x", "chat", CHEAP), deployment("y", "chat", STRONG)])
+    callback.refresh()
+    assert _auto_ids(callback) == {f"x@{AUTO_GROUP}", f"y@{AUTO_GROUP}"}
+    assert _choice(await router.acompletion(model=AUTO_GROUP, messages=HARD))["deployment"] == "y"
+
+
+async def test_deployment_order_is_kept(make_router: MakeRouter) -> None:
+    """LiteLLM's ``order``: the lowest order first, the next one when it fails. LiteLLM filters
+    by order after ModelMuxer's choice (too late): ModelMuxer chooses among the order LiteLLM
+    targets (it chose the cheap order-2 deployment for an easy request)."""
+
+    def ordered(prefix: str = "", answer: str | None = None) -> list[dict[str, Any]]:
+        first = deployment(f"{prefix}4o", "chat", STRONG, answer=answer)
+        first["litellm_params"]["order"] = 1
+        second = deployment(f"{prefix}mini", "chat", CHEAP)
+        second["model_info"]["order"] = 2  # where models added through the proxy's API keep it
+        return [first, second]
+
+    router, _ = make_router(ordered())
+    for _ in range(2):
+        assert _served(await router.acompletion(model="chat", messages=EASY)) == "4o"
+    failing, _ = make_router(ordered("f-", answer="litellm.InternalServerError"))
+    answer = await failing.acompletion(model="chat", messages=EASY, num_retries=0)
+    assert _served(answer) == "f-mini"  # LiteLLM's order fallback, routed among order 2

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     )
     from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card
     from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-    from modelmuxer_litellm.register import register, unregister
+    from modelmuxer_litellm.register import register, registered_routers, unregister
     from modelmuxer_litellm.routing_info import METADATA_KEY, RoutingInfo
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "deployment_card",
     "identity_from_request",
     "register",
+    "registered_routers",
     "tags_from_request",
     "unregister",
 ]
@@ -55,6 +56,7 @@ _MODULES = {
     "identity_from_request": "identity",
     "tags_from_request": "identity",
     "register": "register",
+    "registered_routers": "register",
     "unregister": "register",
     "METADATA_KEY": "routing_info",
     "RoutingInfo": "routing_info",

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["active_cooldowns", "add_deployment", "router_deployments"]
+__all__ = ["active_cooldowns", "add_deployment", "delete_deployment", "router_deployments"]
 
 
 def router_deployments(router: Any) -> list[Mapping[str, Any]]:
@@ -39,3 +39,10 @@ def add_deployment(router: Any, deployment: Mapping[str, Any]) -> None:
     from litellm.types.router import Deployment
 
     router.add_deployment(Deployment(**dict(deployment)))
+
+
+def delete_deployment(router: Any, deployment_id: str) -> None:
+    """Remove the deployment with id ``deployment_id`` from ``router``."""
+    with warnings.catch_warnings():  # 1.110: apply(ChangeSet(delete=[...])) is the new way
+        warnings.simplefilter("ignore", DeprecationWarning)
+        router.delete_deployment(id=deployment_id)

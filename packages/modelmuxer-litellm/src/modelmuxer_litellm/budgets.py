@@ -4,14 +4,17 @@
 In the core pipeline the :class:`~modelmuxer.budgets.BudgetGuard` wraps each model call; here
 LiteLLM makes the call, so the reservation is taken in the deployment filter (after routing,
 before LiteLLM sends the request) and finished from LiteLLM's success / failure events, matched
-by request id in call order (a retry reserves again). A call LiteLLM never reports (a process
-killed mid-call) is not lost for good: its reservation's lease runs out and the store reclaims it.
+by request id in call order (a retry reserves again). When the Router call fails, what its
+requests still hold is released: LiteLLM can drop a choice after the filter and fail without a
+call to report. A call LiteLLM never reports otherwise (a process killed mid-call) is not lost for
+good: its reservation's lease runs out and the store reclaims it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from typing import Final
 
 from modelmuxer import Muxer
@@ -73,6 +76,15 @@ class BudgetHolds:
         if record.outcome == "ok" or record.outcome == "cancelled":
             await guard.settle(reservation, record.cost_usd)
         else:
+            await guard.release(reservation)
+
+    async def release_all(self, guard: BudgetGuard, request_ids: Sequence[str]) -> None:
+        """Release every reservation the requests ``request_ids`` still hold: LiteLLM gave up on
+        them, and a call it did not report by then was never made (its routing reserved, then
+        LiteLLM failed before sending it: a later filter dropped the choice, say)."""
+        with self._lock:
+            held = [r for i in request_ids for r in self._held.pop(i, ())]
+        for reservation in held:
             await guard.release(reservation)
 
     def __len__(self) -> int:

@@ -33,31 +33,27 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from litellm.integrations.custom_logger import CustomLogger
+from litellm.utils import get_deployment_order, get_order_filtered_deployments
 
 from modelmuxer import Muxer
 from modelmuxer.budgets import BudgetGuard
 from modelmuxer.context import RequestContext
-from modelmuxer.errors import PluginError
+from modelmuxer.errors import ModelMuxerError, PluginError, RateLimited
 from modelmuxer.pipeline import SyncBridge
 from modelmuxer.plugins import notify
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard, Request
 from modelmuxer.types.request import new_request_id
 from modelmuxer_litellm import _compat
 from modelmuxer_litellm.budgets import BudgetHolds, guard_of
-from modelmuxer_litellm.cards import (
-    DeploymentOverrides,
-    deployment_card,
-    origin_id,
-    original_deployments,
-)
+from modelmuxer_litellm.cards import DeploymentOverrides, origin_id, routed_cards
 from modelmuxer_litellm.deployments import add_virtual_group, proxy_router
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, slot_request_ids
+from modelmuxer_litellm.lifecycle import OpenRequests, fresh_slot, note_in_slot, slot_request_ids
 from modelmuxer_litellm.recorder import CallRecorder
-from modelmuxer_litellm.records import STOPPED_BY_READER
+from modelmuxer_litellm.records import STOPPED_BY_READER, trace_id_of
 from modelmuxer_litellm.requests import routing_request
 from modelmuxer_litellm.routing_info import (
     METADATA_KEY,
@@ -86,6 +82,11 @@ STRATEGY_KEY: Final = "modelmuxer_strategy"
 #: ids, ``max_cost_usd``, ``quality_target``, ``cost_weight``).
 ROUTING_KEY: Final = "modelmuxer_routing"
 _MAX_FOREIGN: Final = 4096
+#: The HTTP status of a request ModelMuxer refuses while routing it (a budget, no eligible
+#: deployment, a policy): LiteLLM's Router retries 408, 409, 429 and 5xx on the same group
+#: and nothing else, and the proxy answers its client with it (LiteLLM's own budget errors
+#: are 400s too).
+_REFUSED_STATUS: Final = 400
 _HEADER_PREFIX: Final = "x-modelmuxer-"
 
 MuxerFactory = Callable[[Sequence[Mapping[str, Any]]], Muxer]
@@ -154,7 +155,7 @@ class ModelMuxerCallback(CustomLogger):
         overrides = dict(overrides or {})
 
         def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
-            cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+            cards = routed_cards(deployments, overrides)
             if config is not None:
                 from modelmuxer.config import load_settings
 
@@ -196,14 +197,18 @@ class ModelMuxerCallback(CustomLogger):
         return self.router
 
     def refresh(self) -> None:
-        """Forget cached cards, routing and deployment ids: call after changing the router's
-        deployments (their prices or limits; new deployments are picked up by themselves)."""
+        """Forget cached cards, routing and deployment ids, and bring the virtual group up to
+        date: call after changing the router's deployments (``add_deployment``,
+        ``delete_deployment``, ``set_model_list``, new prices or limits). A new deployment is
+        routed in its own group without it; the virtual group only copies it on a refresh."""
         with self._lock:
             self._owned = frozenset()
             self._foreign.clear()
             self._budget_guard = None
         if self._selector is not None:
             self._selector.refresh()
+        if self._auto_group_installed:
+            self.install_auto_group()
 
     def _ending(self) -> OpenRequests | None:
         """The requests to end through ``modelmuxer_request_end``; ``None`` while no plugin
@@ -223,8 +228,8 @@ class ModelMuxerCallback(CustomLogger):
         return found[0]
 
     def install_auto_group(self) -> None:
-        """Add the virtual group (``auto_group``) to the router: a copy of every deployment, so
-        ModelMuxer can choose across all groups. Idempotent."""
+        """Add the virtual group (``auto_group``) to the router, or bring it up to date: a copy of
+        every chat deployment, so ModelMuxer can choose across all groups. Idempotent."""
         if self.auto_group is not None:
             add_virtual_group(self._bound_router(), self.auto_group, self.deployments())
         self._auto_group_installed = True
@@ -271,15 +276,22 @@ class ModelMuxerCallback(CustomLogger):
         LiteLLM's health checks and cooldowns), as a one-element list."""
         if not healthy_deployments or not self._owns(healthy_deployments):
             return healthy_deployments
+        if not self.selector.routes(healthy_deployments[0]):
+            return healthy_deployments  # an image or audio model: LiteLLM's to pick
         kwargs = request_kwargs or {}
         candidates = await self._routable(model, healthy_deployments, kwargs)
         metadata = request_metadata(kwargs)
-        info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
-        self._recorder.memo.remember(info)
-        guard = self._guard()
-        card = self._card_by_id(info.deployment)
-        if guard is not None and card is not None:
-            await self._holds.reserve(guard, ctx, card)
+        try:
+            info, ctx = self._decide(model, candidates, messages, kwargs, metadata or {})
+            self._recorder.memo.remember(info)
+            guard = self._guard()
+            card = self._card_by_id(info.deployment)
+            if guard is not None and card is not None:
+                await self._holds.reserve(guard, ctx, card)
+                note_in_slot(info.request_id)  # released if the Router call fails
+        except ModelMuxerError as exc:
+            _mark_refusal(exc)
+            raise
         if metadata is not None:
             metadata[METADATA_KEY] = info.to_metadata()
         return [d for d in candidates if origin_id(d) == info.deployment][:1]
@@ -310,8 +322,9 @@ class ModelMuxerCallback(CustomLogger):
         self, group: str, deployments: Sequence[Mapping[str, Any]], kwargs: Mapping[str, Any]
     ) -> list[Mapping[str, Any]]:
         """The deployments ModelMuxer may choose: without those this request already failed on
-        (unless that leaves none), and, in the virtual group, without copies of deployments
-        cooling down in their own group."""
+        (unless that leaves none); in a model group, those of the lowest ``order`` left (LiteLLM
+        filters by order after this filter, too late to keep it); in the virtual group, without
+        copies of deployments cooling down in their own group."""
         tried = {
             str(i)
             for key in ("_retry_skipped_deployment_ids", "_excluded_deployment_ids")
@@ -324,12 +337,12 @@ class ModelMuxerCallback(CustomLogger):
             candidates = fresh or list(deployments)
         else:  # a first attempt
             candidates = list(deployments)
-        if group == self.auto_group:
-            cooling = await _compat.active_cooldowns(
-                self._bound_router(), [origin_id(d) for d in candidates]
-            )
-            candidates = [d for d in candidates if origin_id(d) not in cooling] or candidates
-        return candidates
+        if group != self.auto_group:
+            return _in_order(candidates, kwargs.get("_target_order"))
+        cooling = await _compat.active_cooldowns(
+            self._bound_router(), [origin_id(d) for d in candidates]
+        )
+        return [d for d in candidates if origin_id(d) not in cooling] or candidates
 
     def _decide(
         self,
@@ -341,12 +354,7 @@ class ModelMuxerCallback(CustomLogger):
     ) -> tuple[RoutingInfo, RequestContext]:
         identity = identity_from_request(metadata, kwargs.get("user"))
         tags = tags_from_request(metadata)
-        previous = metadata.get(METADATA_KEY)  # a retry: keep the request's id
-        request_id = (
-            str(previous["request_id"])
-            if previous is not None and isinstance(previous, Mapping) and previous.get("request_id")
-            else str(kwargs.get("litellm_trace_id") or new_request_id())
-        )
+        request_id = _request_id(kwargs, metadata)
         strategy = metadata.get(STRATEGY_KEY)
         routing = metadata.get(ROUTING_KEY)
         request = routing_request(
@@ -404,7 +412,7 @@ class ModelMuxerCallback(CustomLogger):
         the headers are off there unless asked for (``register(..., response_headers=True)``):
         LiteLLM processes every header of an answer for its logging, work without a reader
         outside the proxy."""
-        info = self._recorder.memo.lookup(request_metadata(request_data))
+        info = self._recorder.memo.lookup(request_metadata(request_data), trace_id_of(request_data))
         hidden = _hidden_params(response)
         if info is None or not isinstance(hidden, dict):
             return response
@@ -427,8 +435,10 @@ class ModelMuxerCallback(CustomLogger):
         """The proxy's hook for a request that failed (LiteLLM gave up on it, or it was refused):
         ends it with its error."""
         ending = self._ending() if self._selector is not None else None
+        request_ids = _proxy_request_ids(request_data)
         if ending is not None:
-            ending.failed_all(_proxy_request_ids(request_data), original_exception)
+            ending.failed_all(request_ids, original_exception)
+        await self.release_held(request_ids)
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
@@ -448,6 +458,17 @@ class ModelMuxerCallback(CustomLogger):
         ending = self._ending() if self._selector is not None else None
         if ending is not None:
             ending.failed_in_slot(error)
+
+    async def release_held(self, request_ids: Sequence[str]) -> None:
+        """The Router call of the requests ``request_ids`` failed: release the budget
+        reservations they still hold (see :meth:`BudgetHolds.release_all`); never raises."""
+        guard = self._guard() if self._selector is not None and request_ids else None
+        if guard is None:
+            return
+        try:
+            await self._holds.release_all(guard, request_ids)
+        except Exception:  # the store is down: the reservations' leases will reclaim them
+            log.exception("modelmuxer_litellm: could not release budget reservations")
 
     def stream_returned(self, stream: object, request_ids: Sequence[str]) -> None:
         """The Router call in progress returned ``stream`` for the requests ``request_ids``
@@ -552,6 +573,30 @@ class ModelMuxerCallback(CustomLogger):
             log.exception("modelmuxer_litellm: could not settle a budget reservation")
 
 
+def _mark_refusal(error: ModelMuxerError) -> None:
+    """Give ``error``, ModelMuxer's refusal of a request while routing it, the ``status_code``
+    LiteLLM reads (unless it has one): 429 for a rate limit, which passes; 400 otherwise, which
+    another attempt on the same group would meet again, so LiteLLM does not retry it (it may
+    still fall back to another group) and the proxy returns it instead of a 500."""
+    if getattr(error, "status_code", None) is None:
+        status = 429 if isinstance(error, RateLimited) else _REFUSED_STATUS
+        error.status_code = status  # type: ignore[attr-defined]
+
+
+def _request_id(kwargs: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
+    """The id of the request being routed: LiteLLM's ``litellm_trace_id`` (one per Router call,
+    shared by its retries and fallbacks); without one, the id an earlier attempt wrote in the
+    metadata, else a new one. The metadata alone cannot tell a retry from a new request: callers
+    pass one dict to many requests, and the choice written into it stays there."""
+    trace = kwargs.get("litellm_trace_id")
+    if trace:
+        return str(trace)
+    previous = metadata.get(METADATA_KEY)
+    if is_mapping(previous) and previous.get("request_id"):
+        return str(previous["request_id"])
+    return new_request_id()
+
+
 def _proxy_request_ids(request_data: Mapping[str, Any]) -> tuple[str, ...]:
     """The requests a proxy request routed: the one its metadata names, else those of the
     slot its pre-call hook opened."""
@@ -569,6 +614,19 @@ def _hidden_params(response: object) -> object:
     if type(private) is dict and "_hidden_params" in private:
         return private["_hidden_params"]
     return getattr(response, "_hidden_params", None)
+
+
+def _in_order(deployments: list[Mapping[str, Any]], target: object) -> list[Mapping[str, Any]]:
+    """LiteLLM's ``order`` (``litellm_params.order`` or ``model_info.order``): the deployments
+    of the order LiteLLM targets (an order fallback), else of the lowest order; all of them
+    when none has one."""
+    if not any(get_deployment_order(d) is not None for d in deployments):
+        return deployments
+    listed = cast(list[dict[str, object]], deployments)  # LiteLLM's dicts, kept as they are
+    kept = get_order_filtered_deployments(
+        listed, target_order=target if isinstance(target, int) else None
+    )
+    return cast(list[Mapping[str, Any]], kept) or deployments
 
 
 def _model_id(deployment: Mapping[str, Any]) -> str:

@@ -5,10 +5,15 @@ Prices, limits and capabilities come, in this order of precedence, from the over
 ``model_info["modelmuxer"]`` on the deployment (handy in a proxy ``config.yaml``), from the
 deployment's own ``litellm_params`` / ``model_info`` (``input_cost_per_token``,
 ``max_input_tokens``, ``supports_function_calling``...), and last from litellm's price map for
-``model_info["base_model"]`` or ``litellm_params["model"]``.
+``base_model`` (``model_info``, else ``litellm_params``) or ``litellm_params["model"]``.
 
 The card's id is the deployment id (``model_info["id"]``): give deployments readable ids, they
 are the model names in ModelMuxer's decisions and records.
+
+A Router also serves embeddings, images, audio...: a deployment whose ``mode`` (LiteLLM's
+``model_info["mode"]``, else the price map's) is not a text mode never answers a chat request
+(it stays out of the virtual group), and is carded only when it can be priced per token (an
+embedding model); the others are left to LiteLLM's own routing (:func:`routed_cards`).
 """
 
 from __future__ import annotations
@@ -18,17 +23,21 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from modelmuxer.catalog import ModelSpec, build_card
+from modelmuxer.catalog import ModelSpec, build_card, lookup_model
 from modelmuxer.errors import ConfigError
 from modelmuxer.types import ModelCard
 
 __all__ = [
+    "TEXT_MODES",
     "DeploymentOverrides",
     "deployment_card",
     "deployment_group",
     "deployment_id",
+    "deployment_mode",
+    "generates_text",
     "origin_id",
     "original_deployments",
+    "routed_cards",
 ]
 
 #: Per deployment id or model group: :class:`~modelmuxer.catalog.ModelSpec` fields to override.
@@ -38,6 +47,9 @@ DeploymentOverrides = Mapping[str, Mapping[str, Any]]
 INLINE_KEY: Final = "modelmuxer"
 #: ``model_info`` key a virtual-group copy carries: the id of the deployment it copies.
 ORIGIN_KEY: Final = "modelmuxer_origin"
+
+#: The ``mode`` values (LiteLLM's) of deployments that answer chat and text completion requests.
+TEXT_MODES: Final = frozenset({"chat", "completion", "responses"})
 
 _CAPABILITY_KEYS: Final = {
     "supports_function_calling": "tools",
@@ -118,11 +130,71 @@ def _spec_fields(deployment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _price_alias(deployment: Mapping[str, Any]) -> str:
-    info = _section(deployment, "model_info")
-    base = info.get("base_model")
-    if isinstance(base, str) and base:
-        return base
-    return str(_section(deployment, "litellm_params").get("model") or "")
+    """The price map key of the deployment's model, as LiteLLM reads it: ``base_model`` (in
+    ``model_info``, else in ``litellm_params``; an Azure deployment's name says nothing of its
+    model), else ``litellm_params["model"]``."""
+    params = _section(deployment, "litellm_params")
+    for base in (_section(deployment, "model_info").get("base_model"), params.get("base_model")):
+        if isinstance(base, str) and base:
+            return base
+    return str(params.get("model") or "")
+
+
+def deployment_mode(deployment: Mapping[str, Any]) -> str | None:
+    """The kind of calls ``deployment`` serves, as LiteLLM names it (``chat``, ``embedding``,
+    ``image_generation``, ``audio_transcription``...): its ``model_info["mode"]``, else the price
+    map's for its model; ``None`` when neither says."""
+    mode = _section(deployment, "model_info").get("mode")
+    if isinstance(mode, str) and mode:
+        return mode
+    found = lookup_model(_price_alias(deployment))
+    listed = found[1].get("mode") if found is not None else None
+    return listed if isinstance(listed, str) and listed else None
+
+
+def generates_text(deployment: Mapping[str, Any]) -> bool:
+    """Whether ``deployment`` answers chat requests: its mode is one of :data:`TEXT_MODES`, or
+    unknown (a model the price map does not list)."""
+    mode = deployment_mode(deployment)
+    return mode is None or mode in TEXT_MODES
+
+
+def routed_cards(
+    deployments: Sequence[Mapping[str, Any]], overrides: DeploymentOverrides | None = None
+) -> list[ModelCard]:
+    """The cards of the deployments ModelMuxer routes among (virtual copies left out): every
+    deployment that answers chat requests, and every other one (an embedding model) that can be
+    priced per token; the rest (image or audio models) are left to LiteLLM.
+
+    :raises ~modelmuxer.errors.ConfigError: a chat deployment cannot be priced, or two
+        deployments share an id.
+    """
+    originals = original_deployments(deployments)
+    _check_unique_ids(originals)
+    cards = []
+    for deployment in originals:
+        if generates_text(deployment):
+            cards.append(deployment_card(deployment, overrides))
+            continue
+        try:
+            cards.append(deployment_card(deployment, overrides))
+        except ConfigError:
+            continue  # not priced per token: LiteLLM routes it, records take its response_cost
+    return cards
+
+
+def _check_unique_ids(deployments: Sequence[Mapping[str, Any]]) -> None:
+    """:raises ~modelmuxer.errors.ConfigError: two deployments share a ``model_info.id`` (the
+    name of a deployment in decisions and records), naming it and their groups."""
+    groups: dict[str, str] = {}
+    for deployment in deployments:
+        ident, group = origin_id(deployment), deployment_group(deployment)
+        if ident in groups:
+            raise ConfigError(
+                f"deployments of groups {groups[ident]!r} and {group!r} share model_info.id "
+                f"{ident!r}: ModelMuxer names deployments by id; give each its own"
+            )
+        groups[ident] = group
 
 
 def deployment_card(
@@ -153,5 +225,8 @@ def deployment_card(
         raise ConfigError(
             f"deployment {ident!r} (group {group!r}): {str(exc).rstrip('.')}. Set it on the "
             "deployment (litellm_params input_cost_per_token / output_cost_per_token, model_info "
-            "max_input_tokens), in model_info.modelmuxer, or in register(overrides={id: {...}})."
+            "max_input_tokens, or base_model naming a model of litellm's price map), "
+            "in model_info.modelmuxer, or in register(overrides={id: {...}}). A deployment that "
+            "does not answer chat requests: set its model_info.mode (embedding, "
+            "image_generation, audio_transcription...)."
         ) from exc

@@ -46,6 +46,7 @@ __all__ = [
     "answer_of",
     "close_slot",
     "fresh_slot",
+    "note_in_slot",
     "open_slot",
     "slot_request_ids",
 ]
@@ -85,6 +86,13 @@ def slot_request_ids() -> tuple[str, ...]:
     """The ids of the requests routed in this context's slot (none without a slot)."""
     slot = _SLOT.get()
     return tuple(slot.request_ids) if slot is not None else ()
+
+
+def note_in_slot(request_id: str) -> None:
+    """Note in this context's slot (if any) that the request ``request_id`` was routed in it."""
+    slot = _SLOT.get()
+    if slot is not None and request_id not in slot.request_ids:
+        slot.request_ids.append(request_id)
 
 
 def close_slot(token: Any) -> None:
@@ -127,9 +135,7 @@ class OpenRequests:
                 self._open[request_id] = _Open(ctx)
                 if len(self._open) > self._size:
                     self._open.popitem(last=False)
-        slot = _SLOT.get()
-        if slot is not None and request_id not in slot.request_ids:
-            slot.request_ids.append(request_id)
+        note_in_slot(request_id)
 
     def routed(self, request_id: str, decision: Decision) -> None:
         """ModelMuxer chose ``decision`` for the request (the latest choice counts)."""

@@ -11,7 +11,7 @@ from typing import Any, Final
 from modelmuxer.types import CallOutcome, CallRecord, ModelCard
 from modelmuxer_litellm.cards import origin_id
 from modelmuxer_litellm.identity import identity_from_request, tags_from_request
-from modelmuxer_litellm.records import build_record, request_id_of
+from modelmuxer_litellm.records import build_record, request_id_of, trace_id_of
 from modelmuxer_litellm.routing_info import (
     RoutingInfo,
     RoutingMemo,
@@ -110,7 +110,7 @@ class CallRecorder:
 def _routing_info(kwargs: Mapping[str, Any], deployment: str, memo: RoutingMemo) -> RoutingInfo:
     """What ModelMuxer decided for the call's request, as it applies to ``deployment``."""
     metadata = routed_metadata(kwargs) or {}
-    info = memo.lookup(metadata)
+    info = memo.lookup(metadata, trace_id_of(kwargs))
     if info is None:  # not routed by ModelMuxer (a sync call left to LiteLLM)
         return RoutingInfo(
             request_id=request_id_of(kwargs),

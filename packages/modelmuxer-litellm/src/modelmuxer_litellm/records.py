@@ -16,7 +16,14 @@ from modelmuxer.types import CallOutcome, CallRecord, Identity, ModelCard, Usage
 from modelmuxer.types._trusted import built
 from modelmuxer_litellm.routing_info import RoutingInfo, is_mapping
 
-__all__ = ["STOPPED_BY_READER", "build_record", "field_of", "request_id_of", "usage_of"]
+__all__ = [
+    "STOPPED_BY_READER",
+    "build_record",
+    "field_of",
+    "request_id_of",
+    "trace_id_of",
+    "usage_of",
+]
 
 #: the error of the record of a stream its reader closed or dropped before its end (as the
 #: core's: the reader's stop reaches a stream as ``GeneratorExit``)
@@ -201,10 +208,16 @@ def _keys(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(key for key in found if isinstance(key, str) and key)
 
 
-def request_id_of(kwargs: Mapping[str, Any]) -> str:
-    """The id LiteLLM gives the request (shared by its retries), from a call's logging kwargs."""
+def trace_id_of(kwargs: Mapping[str, Any]) -> str | None:
+    """LiteLLM's ``litellm_trace_id`` of a call (one per Router call, shared by its retries and
+    fallbacks: ModelMuxer's request id), from its kwargs or their ``litellm_params``."""
     params = kwargs.get("litellm_params")
     trace = kwargs.get("litellm_trace_id") or (
         params.get("litellm_trace_id") if isinstance(params, Mapping) else None
     )
-    return str(trace or kwargs.get("litellm_call_id") or "unknown")
+    return str(trace) if trace else None
+
+
+def request_id_of(kwargs: Mapping[str, Any]) -> str:
+    """The id LiteLLM gives the request (shared by its retries), from a call's logging kwargs."""
+    return trace_id_of(kwargs) or str(kwargs.get("litellm_call_id") or "unknown")

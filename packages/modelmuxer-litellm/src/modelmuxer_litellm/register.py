@@ -7,9 +7,16 @@ from contextlib import aclosing
 from typing import Any
 
 from modelmuxer import Muxer
+from modelmuxer.errors import ConfigError
 from modelmuxer.pipeline import SyncBridge
+from modelmuxer_litellm import _compat
 from modelmuxer_litellm.callback import AUTO_GROUP, ModelMuxerCallback
-from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, original_deployments
+from modelmuxer_litellm.cards import (
+    DeploymentOverrides,
+    origin_id,
+    original_deployments,
+    routed_cards,
+)
 from modelmuxer_litellm.lifecycle import close_slot, open_slot
 from modelmuxer_litellm.streams import relay
 
@@ -66,14 +73,18 @@ def register(
         ``x-modelmuxer-strategy`` and ``x-modelmuxer-request-id`` headers of each answer
         (``_hidden_params["additional_headers"]``), for a server that passes them on; the
         choice is always in ``_hidden_params["modelmuxer"]``.
-    :raises ~modelmuxer.errors.ConfigError: a deployment has no known price or context window.
+    :raises ~modelmuxer.errors.ConfigError: a deployment that answers chat requests has no known
+        price or context window (others, embeddings, images, audio, are left to LiteLLM when
+        they have no per-token price); or another router with ModelMuxer registered has
+        deployments of the same ids.
     """
+    _check_ids_apart(router)
     overrides = dict(overrides or {})
 
     def factory(deployments: Sequence[Mapping[str, Any]]) -> Muxer:
         if muxer is not None:
             return muxer
-        cards = [deployment_card(d, overrides) for d in original_deployments(deployments)]
+        cards = routed_cards(deployments, overrides)
         return Muxer(cards, strategy, plugins=plugins, load_entrypoints=load_entrypoints)
 
     unregister(router)
@@ -120,6 +131,50 @@ def unregister(router: Any) -> None:
         delattr(router, _WRAPPED)
 
 
+def registered_routers() -> list[Any]:
+    """The routers ModelMuxer is registered on in this process (``register`` was called and
+    ``unregister`` not yet), oldest first: LiteLLM's callback list is process-wide, so a
+    router registered earlier keeps its callback after the code holding it let it go (a
+    re-run notebook cell). ``for r in registered_routers(): unregister(r)`` clears them."""
+    import litellm
+
+    return [
+        callback.router
+        for callback in litellm.callbacks
+        if isinstance(callback, ModelMuxerCallback)
+        and callback.router is not None
+        and getattr(callback.router, _INSTALLED, None) is callback
+    ]
+
+
+def _check_ids_apart(router: Any) -> None:
+    """Refuse ``router`` when another router with ModelMuxer registered has deployments of the
+    same ids: LiteLLM hands every router's calls to every callback and tells them apart by
+    deployment id only, so both would route and record each other's calls.
+
+    :raises ~modelmuxer.errors.ConfigError: naming the ids.
+    """
+    import litellm
+
+    ids = {origin_id(d) for d in original_deployments(_compat.router_deployments(router))}
+    for other in litellm.callbacks:
+        if not isinstance(other, ModelMuxerCallback) or other.router is None:
+            continue
+        if other.router is router:
+            continue
+        shared = ids & {origin_id(d) for d in original_deployments(other.deployments())}
+        if shared:
+            raise ConfigError(
+                f"another router with ModelMuxer registered has deployments with the ids "
+                f"{sorted(shared)[:5]!r}: LiteLLM reports every router's calls to every "
+                "callback and names deployments by id only, so the two would route and record "
+                "each other's calls. unregister() the other router first (registered_routers() "
+                "lists them, for one no longer held), or give each "
+                "router's deployments their own model_info.id (LiteLLM derives missing ids from "
+                "the deployment's parameters: the same model_list gives the same ids)."
+            )
+
+
 def _add_callback(callback: ModelMuxerCallback) -> None:
     import litellm
 
@@ -143,6 +198,7 @@ def _end_failed_requests(router: Any, callback: ModelMuxerCallback) -> Any:
         except BaseException as exc:
             if slot is not None and slot.request_ids:
                 callback.request_failed(exc)
+                await callback.release_held(slot.request_ids)
             raise
         finally:
             close_slot(token)

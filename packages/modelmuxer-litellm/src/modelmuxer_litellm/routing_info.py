@@ -192,8 +192,17 @@ class RoutingMemo:
             if len(self._infos) > self._size:
                 self._infos.popitem(last=False)
 
-    def lookup(self, metadata: Mapping[str, Any] | None) -> RoutingInfo | None:
-        """The decision ``metadata`` names (its request id and deployment), or ``None``."""
+    def lookup(
+        self, metadata: Mapping[str, Any] | None, request_id: str | None = None
+    ) -> RoutingInfo | None:
+        """The latest decision for the request ``request_id`` (the call's ``litellm_trace_id``,
+        under which the Router's requests are routed), else the one ``metadata`` names (its
+        request id and deployment), or ``None``. The request id comes first: callers pass one
+        metadata dict to many requests, and each choice is written into it."""
+        if request_id is not None:
+            found = self._infos.get(request_id)  # one dict read: no lock needed
+            if found is not None:
+                return found
         data = metadata.get(METADATA_KEY) if metadata is not None else None
         if not is_mapping(data) or "deployment" not in data:
             return None

@@ -18,7 +18,7 @@ from modelmuxer.context import RequestContext
 from modelmuxer.errors import ConfigError
 from modelmuxer.pipeline import Router
 from modelmuxer.types import Decision, ModelCard
-from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, origin_id
+from modelmuxer_litellm.cards import DeploymentOverrides, deployment_card, generates_text, origin_id
 
 __all__ = ["DeploymentSelector"]
 
@@ -43,6 +43,8 @@ class DeploymentSelector:
         self._estimator = muxer.plugins.hook.modelmuxer_quality_estimator()
         self._settings = muxer.settings.strategy_settings()
         self._cards: dict[str, ModelCard] = {}
+        #: whether ModelMuxer routes a deployment (by id): False for one left to LiteLLM
+        self._routes: dict[str, bool] = {}
         self._routers: dict[tuple[str, ...], Router] = {}  # in order of creation
         self._lock = threading.Lock()
 
@@ -55,11 +57,29 @@ class DeploymentSelector:
             self._cards[ident] = card
         return card
 
+    def routes(self, deployment: Mapping[str, Any]) -> bool:
+        """Whether ModelMuxer routes the calls of ``deployment``'s group: a deployment that
+        answers chat requests, or another (an embedding model) priced per token; not an image or
+        audio model, left to LiteLLM's own routing (see
+        :func:`~modelmuxer_litellm.cards.routed_cards`)."""
+        ident = origin_id(deployment)
+        found = self._routes.get(ident)
+        if found is None:
+            found = generates_text(deployment)
+            if not found:
+                try:
+                    self.card(deployment)
+                    found = True
+                except ConfigError:
+                    found = False
+            self._routes[ident] = found
+        return found
+
     def card_by_id(self, ident: str) -> ModelCard | None:
         """The card of the deployment with id ``ident``, looked up in the source when unseen;
         ``None`` when the source does not have it or it cannot be priced."""
         card = self._cards.get(ident)
-        if card is not None:
+        if card is not None or self._routes.get(ident) is False:
             return card
         for deployment in self._source():
             if origin_id(deployment) == ident:
@@ -73,6 +93,7 @@ class DeploymentSelector:
         """Forget cached cards and routers (after the router's deployments changed)."""
         with self._lock:
             self._cards.clear()
+            self._routes.clear()
             self._routers.clear()
 
     def route(self, ctx: RequestContext, deployments: Iterable[Mapping[str, Any]]) -> Decision:

@@ -24,8 +24,11 @@ except ImportError:
     raise ConfigError(MISSING) from None
 
 
-def logistic_regression() -> Any:
-    """scikit-learn's ``LogisticRegression`` class.
+def logistic_regression(c: float, seed: int) -> Any:
+    """An unfitted scikit-learn ``LogisticRegression`` as training fits its models: inverse
+    regularisation ``c``, liblinear's dual solver (many features, few rows), no intercept (the
+    design carries its own), and ``seed`` for liblinear's shuffling (the same data gives the
+    same weights).
 
     :raises ConfigError: scikit-learn is not installed (``pip install 'modelmuxer[train]'``).
     """
@@ -33,4 +36,6 @@ def logistic_regression() -> Any:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
         raise ConfigError(MISSING) from None
-    return LogisticRegression
+    return LogisticRegression(
+        C=c, solver="liblinear", dual=True, max_iter=1000, fit_intercept=False, random_state=seed
+    )

@@ -62,7 +62,6 @@ def fit_judge(
 ) -> AnswerJudge | None:
     """An :class:`AnswerJudge` fitted on every answered cell; ``None`` with fewer than 20
     answers, or when they all score 1 (or all 0). ``seed`` fixes the solver's shuffling."""
-    LogisticRegression = logistic_regression()  # scikit-learn's class
 
     cells = answered_cells(table)
     scores = np.array([table.scores[i, j] for i, j in cells])
@@ -76,14 +75,7 @@ def fit_judge(
     labels = np.concatenate([np.ones(len(cells)), np.zeros(len(cells))])
     weights = np.concatenate([scores, 1.0 - scores])
     keep = weights > 0.0
-    fit = LogisticRegression(
-        C=c,
-        solver="liblinear",
-        dual=True,
-        max_iter=1000,
-        fit_intercept=False,
-        random_state=seed,
-    )
+    fit = logistic_regression(c, seed)
     fit.fit(
         sp.vstack([design, design], format="csr")[keep], labels[keep], sample_weight=weights[keep]
     )

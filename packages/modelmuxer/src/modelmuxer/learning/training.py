@@ -120,7 +120,6 @@ def fit_predictor(
 
     :raises ConfigError: every outcome in ``table`` is good, or every one bad.
     """
-    LogisticRegression = logistic_regression()  # scikit-learn's class
 
     featurizer = TextFeaturizer.fit(table.prompts, max_tokens=max_tokens)
     qf = features if features is not None else analyze_prompts(table.prompts)
@@ -129,14 +128,7 @@ def fit_predictor(
     center = float(np.mean(tiers))
     design, labels, weights = _design(x, table.scores, tiers, center, block_scale)
     _require_both_classes(labels)
-    fit = LogisticRegression(
-        C=c,
-        solver="liblinear",
-        dual=True,
-        max_iter=1000,
-        fit_intercept=False,
-        random_state=seed,
-    )
+    fit = logistic_regression(c, seed)
     fit.fit(design, labels, sample_weight=weights)
     coef = fit.coef_[0]
     width = featurizer.width

@@ -22,6 +22,19 @@ SAME_MODEL = [
 ]
 
 
+def _routed(request_id: str = "req-1", *, by: str = "", user: str | None = None) -> RoutingInfo:
+    """ModelMuxer's choice of the deployment ``mini`` for a request (as the filter makes it)."""
+    return RoutingInfo(
+        request_id=request_id,
+        group="chat",
+        deployment="mini",
+        strategy="hybrid",
+        reason="mini: the cheapest",
+        identity=Identity(user=user),
+        by=by,
+    )
+
+
 def _price(usage_prompt: int, usage_completion: int, inp: float, out: float) -> float:
     return usage_prompt * inp + usage_completion * out
 
@@ -182,17 +195,9 @@ def test_a_deployment_key_echoed_in_an_error_is_not_recorded() -> None:
     from datetime import UTC, datetime
 
     from modelmuxer_litellm.records import build_record
-    from modelmuxer_litellm.routing_info import RoutingInfo
 
     canary = "zz9-canary-0123456789abcdef"
-    info = RoutingInfo(
-        request_id="r1",
-        group="chat",
-        deployment="mini",
-        strategy="hybrid",
-        reason="r",
-        identity=Identity(),
-    )
+    info = _routed("r1")
     now = datetime.now(UTC)
     record = build_record(
         {"litellm_params": {"api_key": canary}, "exception": ValueError(f"bad key {canary}")},
@@ -331,14 +336,7 @@ def test_the_proxys_report_of_a_departed_clients_stream_is_a_cancelled_call() ->
     far as a success, with ``client_disconnected`` in a ``metadata`` it adds beside the
     request's: a ``cancelled`` call of the request ModelMuxer routed, reported once."""
     recorder = CallRecorder(owns=lambda _: True, card_by_id=lambda _: None)
-    info = RoutingInfo(
-        request_id="req-1",
-        group="chat",
-        deployment="mini",
-        strategy="hybrid",
-        reason="mini: the cheapest",
-        identity=Identity(user="ann"),
-    )
+    info = _routed(user="ann")
     recorder.memo.remember(info)
     kwargs = {
         "litellm_call_id": "call-1",
@@ -366,15 +364,7 @@ def test_a_call_another_registration_routed_is_not_recorded_here() -> None:
     """``unregister`` then ``register`` on one router: LiteLLM may report a call the first
     registration routed after the second is in place; it is the first's (its plugins), not
     the second's."""
-    info = RoutingInfo(
-        request_id="req-1",
-        group="chat",
-        deployment="mini",
-        strategy="hybrid",
-        reason="mini: the cheapest",
-        identity=Identity(),
-        by="first",
-    )
+    info = _routed(by="first")
 
     def report(recorder: CallRecorder, call_id: str, data: dict[str, object]) -> object:
         kwargs = {

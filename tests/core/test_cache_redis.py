@@ -155,6 +155,26 @@ async def test_foreign_entries_in_a_partition_stream_are_skipped_with_a_warning(
     assert "skipped 1 unreadable" in caplog.text
 
 
+@pytest.mark.parametrize("raw", [b"\xff\xfe not json", b'{"text": "from another program"}'])
+async def test_a_foreign_answer_is_a_logged_miss_then_replaced(
+    make_muxer: MakeMuxer,
+    redis_url: str,
+    namespace: str,
+    raw: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    muxer = _redis_muxer(make_muxer, redis_url, namespace)
+    first = await muxer.acomplete(PROMPT)
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.scan_iter(match=f"{namespace}:x:*")
+    client.set(key, raw, px=60_000)
+    client.close()
+    assert (await muxer.acomplete(PROMPT)).cache == "miss"
+    assert "Redis cache entry skipped (a miss)" in caplog.text
+    again = await muxer.acomplete(PROMPT)  # the miss stored a good answer over it
+    assert (again.cache, again.text) == ("exact", first.text)
+
+
 # -- Redis slow or gone ---------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from _private_redis import PrivateRedis
@@ -121,6 +122,57 @@ async def test_semantic_on_redis_finds_variants_and_no_near_miss(
     other = _redis_muxer(make_muxer, redis_url, namespace, semantic=True)
     variant = await other.acomplete("what is 2 + 2", model=MINI, temperature=0)
     assert variant.cache == "semantic"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"k": "k", "g": "g", "t": "1e20", "v": b"\x01\x02\x03"},  # not float32s
+        {"k": "k", "g": "g", "t": "1e20", "v": np.ones(7, np.float32).tobytes()},  # other embedder
+        {"junk": "1"},  # no fields of ours
+        {"k": b"\xff\xfe", "g": "g", "t": "soon", "v": b"\0\0\0\0"},  # not text, not a time
+    ],
+    ids=["odd-bytes", "other-dimensions", "foreign-fields", "not-utf8"],
+)
+async def test_foreign_entries_in_a_partition_stream_are_skipped_with_a_warning(
+    make_muxer: MakeMuxer,
+    redis_url: str,
+    namespace: str,
+    fields: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another deployment on the namespace (another embedder) or anything else writing under
+    its prefix must cost misses, never failed requests."""
+    cache = {"semantic": True, "redis_vector_search": "client"}
+    await _redis_muxer(make_muxer, redis_url, namespace, **cache).acomplete(PROMPT, temperature=0)
+    client = redis.Redis.from_url(redis_url)
+    (stream,) = client.scan_iter(match=f"{namespace}:s:*")
+    client.xadd(stream, fields)
+    client.close()
+    fresh = _redis_muxer(make_muxer, redis_url, namespace, **cache)  # mirrors the stream anew
+    variant = await fresh.acomplete(PROMPT.replace(".", "!"), temperature=0)
+    assert variant.cache == "semantic"  # the good entry is still found
+    assert "skipped 1 unreadable" in caplog.text
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe not json", b'{"text": "from another program"}'])
+async def test_a_foreign_answer_is_a_logged_miss_then_replaced(
+    make_muxer: MakeMuxer,
+    redis_url: str,
+    namespace: str,
+    raw: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    muxer = _redis_muxer(make_muxer, redis_url, namespace)
+    first = await muxer.acomplete(PROMPT)
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.scan_iter(match=f"{namespace}:x:*")
+    client.set(key, raw, px=60_000)
+    client.close()
+    assert (await muxer.acomplete(PROMPT)).cache == "miss"
+    assert "Redis cache entry skipped (a miss)" in caplog.text
+    again = await muxer.acomplete(PROMPT)  # the miss stored a good answer over it
+    assert (again.cache, again.text) == ("exact", first.text)
 
 
 # -- Redis slow or gone ---------------------------------------------------------------------------

@@ -108,12 +108,19 @@ class GuardedRedis:
             await client.aclose()
 
 
+def _first_line(exc: Exception) -> str:
+    """The first line of ``exc`` (a validation error lists every field, and may quote data)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class RedisAnswers:
     """Answers in Redis: ``<namespace>:x:<key>`` holds the completion's JSON, with a TTL.
 
     With an ``encryptor`` the JSON is stored encrypted, and an entry that does not decrypt
     (written under a key no longer configured, altered, or in clear before encryption was
     turned on) is a miss, logged and passed to ``on_unreadable`` (the reason), never served.
+    An entry that is not a completion's JSON (written by an incompatible version, or by another
+    program under the namespace) is a miss too, logged; the fresh answer replaces it.
     """
 
     def __init__(
@@ -146,7 +153,12 @@ class RedisAnswers:
                 return None
         try:
             return Completion.model_validate_json(raw)
-        except ValueError:  # written by an incompatible version (or encrypted): a miss
+        except ValueError as exc:  # an incompatible version or another program: a miss
+            _log.warning(
+                "Redis cache entry skipped (a miss): %s is not a stored answer (%s)",
+                name,
+                _first_line(exc),
+            )
             return None
 
     async def put(self, key: str, completion: Completion, ttl_s: float) -> None:

@@ -13,6 +13,7 @@ plus an O(n) matrix-vector product in process, and Redis never ships the whole p
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,22 @@ from modelmuxer.cache.redis import GuardedRedis
 from modelmuxer.cache.vectors import VectorTable
 
 __all__ = ["RedisVectorIndex"]
+
+
+_log = logging.getLogger("modelmuxer.cache")
+
+
+def _mirror_entry(table: VectorTable, fields: dict[bytes, bytes]) -> bool:
+    """Add one stream entry to ``table``; false (nothing added) when it is not one this index
+    wrote with this embedder: missing fields, bytes that are not text, float32s or a time,
+    or a vector of other dimensions."""
+    try:
+        vector = np.frombuffer(fields[b"v"], dtype=np.float32)
+        key, signature = fields[b"k"].decode(), fields[b"g"].decode()
+        table.add(key, signature, float(fields[b"t"]), vector)
+    except (KeyError, ValueError, TypeError):  # UnicodeDecodeError is a ValueError
+        return False
+    return True
 
 
 @dataclass(slots=True)
@@ -70,13 +87,20 @@ class RedisVectorIndex:
         entries: Any = await self.redis.run(lambda r: r.xrange(name, min=start, count=batch))
         if not entries:
             return entries is not None
-        before = mirror.table.nbytes
+        before, unreadable = mirror.table.nbytes, 0
         for entry_id, fields in entries:
-            vector = np.frombuffer(fields[b"v"], dtype=np.float32)
-            mirror.table.add(
-                fields[b"k"].decode(), fields[b"g"].decode(), float(fields[b"t"]), vector
-            )
+            if not _mirror_entry(mirror.table, fields):
+                unreadable += 1
             mirror.last_id = entry_id
+        if unreadable:
+            _log.warning(
+                "semantic cache: skipped %d unreadable entr%s of %s (written by another "
+                "embedder or another program under namespace %r?)",
+                unreadable,
+                "y" if unreadable == 1 else "ies",
+                name,
+                self.namespace,
+            )
         if mirror.table.nbytes != before:
             self._mirrors.put(partition, mirror, mirror.table.nbytes)
         return len(entries) < batch

@@ -244,6 +244,30 @@ async def test_a_judge_error_is_not_hidden_as_a_provider_error(make_muxer: MakeM
         await muxer.acomplete(PROMPT)
 
 
+async def test_a_judge_error_still_records_the_paid_call(
+    make_muxer: MakeMuxer, recorder: Recorder
+) -> None:
+    class Boom:
+        @hookimpl
+        def modelmuxer_judge(self, ctx: RequestContext, call: Any, response: Any) -> float:
+            raise RuntimeError("judge broke")
+
+    muxer = _cascade(
+        make_muxer,
+        _card(CHEAP, 0.1, 0.6),
+        _card(STRONG, 10.0, 0.95),
+        plugins=[Boom(), recorder],
+    )
+    with pytest.raises(RuntimeError, match="judge broke"):
+        await muxer.acomplete(PROMPT)
+    # The cheap model answered (and its answer was paid for) before the judge broke.
+    [record] = recorder.records
+    assert (record.model, record.outcome) == (CHEAP, "error")
+    assert record.cost_usd > 0
+    assert record.usage.total_tokens > 0
+    assert "judge broke" in (record.error or "")
+
+
 def test_rejected_answer_is_served_when_the_last_model_fails() -> None:
     from modelmuxer import ModelSpec, Muxer
 

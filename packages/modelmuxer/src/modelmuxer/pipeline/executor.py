@@ -110,6 +110,35 @@ class Executor:
             raise PluginError(f"modelmuxer_judge returned {score!r}; a score in [0, 1] is required")
         return float(score)
 
+    def judged(
+        self,
+        ctx: RequestContext,
+        decision: Decision,
+        call: ModelCall,
+        result: CallResult,
+        reason: str | None,
+    ) -> float:
+        """:meth:`judge` of a paid answer: when the judge raises, the call is still recorded
+        (outcome ``error``, with its usage and cost) before the error propagates, so the
+        ledger matches what the budget was charged."""
+        try:
+            return self.judge(ctx, call, result.response)
+        except Exception as exc:
+            emit_record(
+                self._pm,
+                ctx,
+                decision,
+                call,
+                started_at=result.started_at,
+                usage=result.response.usage,
+                latency_s=result.latency_s,
+                outcome="error",
+                error=exc,
+                reason=reason,
+                cost_usd=result.cost_usd,
+            )
+            raise
+
     def fits_ceiling(self, ctx: RequestContext, model: str, spent: float) -> bool:
         """Whether calling ``model`` keeps the request under its cost ceiling (worst case)."""
         ceiling = ctx.request.routing.max_cost_usd
@@ -217,7 +246,7 @@ class Executor:
         accept = next_model is None
         if next_model is not None:
             threshold = decision.threshold if decision.threshold is not None else 0.5
-            score = self.judge(ctx, call, result.response)
+            score = self.judged(ctx, decision, call, result, reason)
             accept = score >= threshold or not self.fits_ceiling(
                 ctx, next_model, state.spent + result.cost_usd
             )

@@ -54,6 +54,10 @@ class RunState:
         """Seconds left before the deadline (``None``: no deadline)."""
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
+    def expired(self) -> bool:
+        """Whether the deadline has passed: no new attempt (cascade step, fallback) starts."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
 
 class Executor:
     """Calls the models a decision names, judges cascade answers, records every call, and
@@ -315,6 +319,8 @@ class Executor:
         failure: ProviderError | None = None
         error: ProviderError | BudgetExceeded | None = None
         for index, model in enumerate(models):
+            if index and state.expired():
+                break  # total_timeout_s: no cascade step starts after the deadline
             nxt = models[index + 1] if index + 1 < len(models) else None
             step = await self.step(ctx, decision, model, state, next_model=nxt, first=index == 0)
             if step.result is None:

@@ -113,6 +113,8 @@ class StreamRunner:
         failure: ProviderError | None = None
         error: ProviderError | BudgetExceeded | None = None
         for index in range(last):
+            if index and state.expired():
+                break  # total_timeout_s: no cascade step starts after the deadline
             step = await executor.step(
                 ctx, decision, models[index], state, next_model=models[index + 1], first=index == 0
             )
@@ -128,7 +130,8 @@ class StreamRunner:
             if best is None or (step.score or 0.0) > (best.score or 0.0):
                 best = step
         model, reason, first = models[last], None, last == 0
-        while True:
+        # total_timeout_s: the streamed (last) step of a cascade does not start past the deadline
+        while first or not state.expired():
             # Closed explicitly so an early stop by the consumer is recorded at once.
             streamed = self._stream_with_retries(ctx, decision, model, state, reason)
             try:

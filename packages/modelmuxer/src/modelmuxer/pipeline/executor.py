@@ -31,7 +31,7 @@ from modelmuxer.reliability import (
 from modelmuxer.strategies.estimates import worst_case_cost
 from modelmuxer.types import Attempt, Completion, Decision
 
-__all__ = ["Executor", "RunState", "Step", "completion_of", "noted"]
+__all__ = ["Executor", "RunState", "Step", "completion_of", "note_rejected_served", "noted"]
 
 
 @dataclass(slots=True)
@@ -251,9 +251,14 @@ class Executor:
         if next_model is not None:
             threshold = decision.threshold if decision.threshold is not None else 0.5
             score = self.judged(ctx, decision, call, result, reason)
-            accept = score >= threshold or not self.fits_ceiling(
-                ctx, next_model, state.spent + result.cost_usd
-            )
+            accept = score >= threshold
+            if not accept and not self.fits_ceiling(ctx, next_model, state.spent + result.cost_usd):
+                accept = True
+                state.notes.append(
+                    f"{model} scored {score:.2f} < threshold {threshold:.2f}, but escalating to "
+                    f"{next_model} would pass the cost ceiling "
+                    f"${ctx.request.routing.max_cost_usd:.6f}: served its answer"
+                )
         emit_record(
             self._pm,
             ctx,
@@ -333,6 +338,7 @@ class Executor:
             if best is None or (step.score or 0.0) > (best.score or 0.0):
                 best = step
         if best is not None:
+            note_rejected_served(decision, state, best, error)
             return completion_of(ctx, decision, best, state)
         while failure is not None:
             from_model = failure.model
@@ -370,6 +376,28 @@ def _attempt(model: str, result: CallResult, score: float | None, accepted: bool
         cost_usd=result.cost_usd,
         latency_s=result.latency_s,
         judge_score=score,
+    )
+
+
+def note_rejected_served(
+    decision: Decision,
+    state: RunState,
+    best: Step,
+    error: ProviderError | BudgetExceeded | None,
+) -> None:
+    """Note on the reason that ``best``, an answer the judge rejected, is served because the
+    stronger models could not answer (``error``, the last failure; ``None``: the request's
+    ``total_timeout_s`` ran out before the next step)."""
+    threshold = decision.threshold if decision.threshold is not None else 0.5
+    if isinstance(error, ProviderError):
+        why = f"{error.model} failed ({error_kind(error)})"
+    elif isinstance(error, BudgetExceeded):
+        why = f"{error.model or 'the next model'} was refused by budget {error.budget}"
+    else:
+        why = "total_timeout_s ran out"
+    state.notes.append(
+        f"{why}: served the best answer the judge rejected, {best.model}'s "
+        f"(score {best.score or 0.0:.2f} < threshold {threshold:.2f})"
     )
 
 

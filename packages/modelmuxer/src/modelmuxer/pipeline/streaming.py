@@ -30,7 +30,14 @@ from modelmuxer.errors import (
     StreamInterrupted,
 )
 from modelmuxer.pipeline.calls import emit_record
-from modelmuxer.pipeline.executor import Executor, RunState, Step, completion_of, noted
+from modelmuxer.pipeline.executor import (
+    Executor,
+    RunState,
+    Step,
+    completion_of,
+    note_rejected_served,
+    noted,
+)
 from modelmuxer.reliability import error_kind
 from modelmuxer.types import (
     Attempt,
@@ -155,6 +162,7 @@ class StreamRunner:
                 break
             model, reason = chosen
         if best is not None:
+            note_rejected_served(decision, state, best, error)
             for chunk in _replay(ctx, decision, best, state):
                 yield chunk
             return

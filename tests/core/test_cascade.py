@@ -150,6 +150,19 @@ async def test_the_cost_ceiling_stops_escalation(make_muxer: MakeMuxer, recorder
     assert roomy.model == STRONG
 
 
+async def test_the_reason_says_when_the_ceiling_stopped_escalation(make_muxer: MakeMuxer) -> None:
+    cheap = _card(CHEAP, 0.1, 0.6, refuse=True)
+    strong = _card(STRONG, 10.0, 0.95)
+    muxer = make_muxer([cheap, strong], plugins=[_ForceChain([CHEAP, STRONG])])
+    request = muxer.request(PROMPT, max_tokens=200)
+    ceiling = worst_case_cost(analyze(request), request, strong) * (1 + 1e-9)
+    completion = await muxer.acomplete(request, routing={"max_cost_usd": ceiling})
+    assert completion.model == CHEAP
+    assert completion.decision.reason.startswith("forced chain; ")
+    assert f"{CHEAP} scored " in completion.decision.reason
+    assert f"escalating to {STRONG} would pass the cost ceiling" in completion.decision.reason
+
+
 async def test_a_failing_cheap_model_escalates(make_muxer: MakeMuxer, recorder: Recorder) -> None:
     muxer = _cascade(
         make_muxer,
@@ -244,6 +257,30 @@ async def test_a_judge_error_is_not_hidden_as_a_provider_error(make_muxer: MakeM
         await muxer.acomplete(PROMPT)
 
 
+async def test_a_judge_error_still_records_the_paid_call(
+    make_muxer: MakeMuxer, recorder: Recorder
+) -> None:
+    class Boom:
+        @hookimpl
+        def modelmuxer_judge(self, ctx: RequestContext, call: Any, response: Any) -> float:
+            raise RuntimeError("judge broke")
+
+    muxer = _cascade(
+        make_muxer,
+        _card(CHEAP, 0.1, 0.6),
+        _card(STRONG, 10.0, 0.95),
+        plugins=[Boom(), recorder],
+    )
+    with pytest.raises(RuntimeError, match="judge broke"):
+        await muxer.acomplete(PROMPT)
+    # The cheap model answered (and its answer was paid for) before the judge broke.
+    [record] = recorder.records
+    assert (record.model, record.outcome) == (CHEAP, "error")
+    assert record.cost_usd > 0
+    assert record.usage.total_tokens > 0
+    assert "judge broke" in (record.error or "")
+
+
 def test_rejected_answer_is_served_when_the_last_model_fails() -> None:
     from modelmuxer import ModelSpec, Muxer
 
@@ -267,5 +304,10 @@ def test_rejected_answer_is_served_when_the_last_model_fails() -> None:
         muxer.close()
     assert completion.model == "offline/openai/gpt-4o-mini"
     assert [a.outcome for a in completion.attempts] == ["escalated", "failed"]
+    assert completion.decision.reason.endswith(
+        "; offline/openai/gpt-4o failed (server_error): served the best answer the judge "
+        f"rejected, offline/openai/gpt-4o-mini's (score {completion.attempts[0].judge_score:.2f} "
+        "< threshold 0.50)"
+    )
     assert completion.text.startswith("I'm sorry")
     assert completion.cost_usd == completion.attempts[0].cost_usd > 0

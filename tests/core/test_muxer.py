@@ -377,6 +377,15 @@ def test_a_cost_ceiling_excludes_models_whose_worst_case_exceeds_it(constrained:
     assert PRICEY.id not in decision.models
 
 
+def test_a_tiny_cost_ceiling_is_not_shown_as_zero(constrained: Muxer) -> None:
+    with pytest.raises(NoEligibleModel) as caught:
+        constrained.route(PROMPT, routing={"max_cost_usd": 1e-9})
+    reasons = caught.value.exclusions.values()
+    assert reasons
+    assert all(why.endswith("exceeds the ceiling $1e-09") for why in reasons)
+    assert "$0.000000" not in str(caught.value)
+
+
 async def test_no_eligible_model_lists_every_candidate_and_why(constrained: Muxer) -> None:
     with pytest.raises(NoEligibleModel) as info:
         await constrained.acomplete(

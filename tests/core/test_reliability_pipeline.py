@@ -232,6 +232,28 @@ async def test_the_total_timeout_bounds_every_attempt(
     assert len(timeouts) == 2 or timeouts[-1] < 0.25
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_cascade_starts_no_step_after_the_total_timeout(
+    make_muxer: MakeMuxer, recorder: Recorder, stream: bool
+) -> None:
+    slow = [_spec(m, latency_s=5.0) for m in OFFLINE_MODELS]
+    muxer = _muxer(make_muxer, slow, recorder, strategy="cascade", total_timeout_s=0.3)
+    assert len(muxer.route(PROMPT).models) == 3
+
+    async def answer() -> None:
+        if stream:
+            async for _ in muxer.astream(PROMPT, timeout_s=0.2):
+                pass
+        else:
+            await muxer.acomplete(PROMPT, timeout_s=0.2)
+
+    with pytest.raises(ProviderTimeout) as caught:
+        await answer()
+    # 0.2 s, then what is left of 0.3 s; the third model is never called.
+    assert len(recorder.records) == 2
+    assert caught.value.model == recorder.records[-1].model
+
+
 async def test_attempt_numbers_stay_unique_across_fallbacks_and_cascades(
     make_muxer: MakeMuxer, recorder: Recorder
 ) -> None:

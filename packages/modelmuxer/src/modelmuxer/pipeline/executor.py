@@ -31,7 +31,7 @@ from modelmuxer.reliability import (
 from modelmuxer.strategies.estimates import worst_case_cost
 from modelmuxer.types import Attempt, Completion, Decision
 
-__all__ = ["Executor", "RunState", "Step", "completion_of", "noted"]
+__all__ = ["Executor", "RunState", "Step", "completion_of", "note_rejected_served", "noted"]
 
 
 @dataclass(slots=True)
@@ -53,6 +53,10 @@ class RunState:
     def remaining(self) -> float | None:
         """Seconds left before the deadline (``None``: no deadline)."""
         return None if self.deadline is None else self.deadline - time.perf_counter()
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed: no new attempt (cascade step, fallback) starts."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
 
 class Executor:
@@ -109,6 +113,35 @@ class Executor:
         if not isinstance(score, int | float) or not 0.0 <= score <= 1.0:
             raise PluginError(f"modelmuxer_judge returned {score!r}; a score in [0, 1] is required")
         return float(score)
+
+    def judged(
+        self,
+        ctx: RequestContext,
+        decision: Decision,
+        call: ModelCall,
+        result: CallResult,
+        reason: str | None,
+    ) -> float:
+        """:meth:`judge` of a paid answer: when the judge raises, the call is still recorded
+        (outcome ``error``, with its usage and cost) before the error propagates, so the
+        ledger matches what the budget was charged."""
+        try:
+            return self.judge(ctx, call, result.response)
+        except Exception as exc:
+            emit_record(
+                self._pm,
+                ctx,
+                decision,
+                call,
+                started_at=result.started_at,
+                usage=result.response.usage,
+                latency_s=result.latency_s,
+                outcome="error",
+                error=exc,
+                reason=reason,
+                cost_usd=result.cost_usd,
+            )
+            raise
 
     def fits_ceiling(self, ctx: RequestContext, model: str, spent: float) -> bool:
         """Whether calling ``model`` keeps the request under its cost ceiling (worst case)."""
@@ -217,10 +250,15 @@ class Executor:
         accept = next_model is None
         if next_model is not None:
             threshold = decision.threshold if decision.threshold is not None else 0.5
-            score = self.judge(ctx, call, result.response)
-            accept = score >= threshold or not self.fits_ceiling(
-                ctx, next_model, state.spent + result.cost_usd
-            )
+            score = self.judged(ctx, decision, call, result, reason)
+            accept = score >= threshold
+            if not accept and not self.fits_ceiling(ctx, next_model, state.spent + result.cost_usd):
+                accept = True
+                state.notes.append(
+                    f"{model} scored {score:.2f} < threshold {threshold:.2f}, but escalating to "
+                    f"{next_model} would pass the cost ceiling "
+                    f"${ctx.request.routing.max_cost_usd:.6f}: served its answer"
+                )
         emit_record(
             self._pm,
             ctx,
@@ -286,6 +324,8 @@ class Executor:
         failure: ProviderError | None = None
         error: ProviderError | BudgetExceeded | None = None
         for index, model in enumerate(models):
+            if index and state.expired():
+                break  # total_timeout_s: no cascade step starts after the deadline
             nxt = models[index + 1] if index + 1 < len(models) else None
             step = await self.step(ctx, decision, model, state, next_model=nxt, first=index == 0)
             if step.result is None:
@@ -298,6 +338,7 @@ class Executor:
             if best is None or (step.score or 0.0) > (best.score or 0.0):
                 best = step
         if best is not None:
+            note_rejected_served(decision, state, best, error)
             return completion_of(ctx, decision, best, state)
         while failure is not None:
             from_model = failure.model
@@ -335,6 +376,28 @@ def _attempt(model: str, result: CallResult, score: float | None, accepted: bool
         cost_usd=result.cost_usd,
         latency_s=result.latency_s,
         judge_score=score,
+    )
+
+
+def note_rejected_served(
+    decision: Decision,
+    state: RunState,
+    best: Step,
+    error: ProviderError | BudgetExceeded | None,
+) -> None:
+    """Note on the reason that ``best``, an answer the judge rejected, is served because the
+    stronger models could not answer (``error``, the last failure; ``None``: the request's
+    ``total_timeout_s`` ran out before the next step)."""
+    threshold = decision.threshold if decision.threshold is not None else 0.5
+    if isinstance(error, ProviderError):
+        why = f"{error.model} failed ({error_kind(error)})"
+    elif isinstance(error, BudgetExceeded):
+        why = f"{error.model or 'the next model'} was refused by budget {error.budget}"
+    else:
+        why = "total_timeout_s ran out"
+    state.notes.append(
+        f"{why}: served the best answer the judge rejected, {best.model}'s "
+        f"(score {best.score or 0.0:.2f} < threshold {threshold:.2f})"
     )
 
 

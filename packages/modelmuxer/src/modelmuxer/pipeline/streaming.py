@@ -30,7 +30,14 @@ from modelmuxer.errors import (
     StreamInterrupted,
 )
 from modelmuxer.pipeline.calls import emit_record
-from modelmuxer.pipeline.executor import Executor, RunState, Step, completion_of, noted
+from modelmuxer.pipeline.executor import (
+    Executor,
+    RunState,
+    Step,
+    completion_of,
+    note_rejected_served,
+    noted,
+)
 from modelmuxer.reliability import error_kind
 from modelmuxer.types import (
     Attempt,
@@ -113,6 +120,8 @@ class StreamRunner:
         failure: ProviderError | None = None
         error: ProviderError | BudgetExceeded | None = None
         for index in range(last):
+            if index and state.expired():
+                break  # total_timeout_s: no cascade step starts after the deadline
             step = await executor.step(
                 ctx, decision, models[index], state, next_model=models[index + 1], first=index == 0
             )
@@ -128,7 +137,8 @@ class StreamRunner:
             if best is None or (step.score or 0.0) > (best.score or 0.0):
                 best = step
         model, reason, first = models[last], None, last == 0
-        while True:
+        # total_timeout_s: the streamed (last) step of a cascade does not start past the deadline
+        while first or not state.expired():
             # Closed explicitly so an early stop by the consumer is recorded at once.
             streamed = self._stream_with_retries(ctx, decision, model, state, reason)
             try:
@@ -152,6 +162,7 @@ class StreamRunner:
                 break
             model, reason = chosen
         if best is not None:
+            note_rejected_served(decision, state, best, error)
             for chunk in _replay(ctx, decision, best, state):
                 yield chunk
             return

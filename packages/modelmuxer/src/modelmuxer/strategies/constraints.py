@@ -41,5 +41,13 @@ def exclusion_reason(features: QueryFeatures, request: Request, card: ModelCard)
     if routing.max_cost_usd is not None:
         worst = worst_case_cost(features, request, card)
         if worst > routing.max_cost_usd:
-            return f"worst-case cost ${worst:.6f} exceeds the ceiling ${routing.max_cost_usd:.6f}"
+            return (
+                f"worst-case cost ${_usd(worst)} exceeds the ceiling ${_usd(routing.max_cost_usd)}"
+            )
     return None
+
+
+def _usd(amount: float) -> str:
+    """``amount`` to the micro-dollar, or in two significant digits below one micro-dollar
+    (a ceiling of 1e-9 must not read as ``$0.000000``)."""
+    return f"{amount:.6f}" if amount >= 1e-6 or amount == 0.0 else f"{amount:.2g}"

@@ -29,7 +29,7 @@ from modelmuxer.reliability import (
     fallback_order,
 )
 from modelmuxer.strategies.estimates import worst_case_cost
-from modelmuxer.types import Attempt, Completion, Decision
+from modelmuxer.types import Attempt, CallOutcome, Completion, Decision
 
 __all__ = ["Executor", "RunState", "Step", "completion_of", "note_rejected_served", "noted"]
 
@@ -128,20 +128,33 @@ class Executor:
         try:
             return self.judge(ctx, call, result.response)
         except Exception as exc:
-            emit_record(
-                self._pm,
-                ctx,
-                decision,
-                call,
-                started_at=result.started_at,
-                usage=result.response.usage,
-                latency_s=result.latency_s,
-                outcome="error",
-                error=exc,
-                reason=reason,
-                cost_usd=result.cost_usd,
-            )
+            self._record_paid(ctx, decision, call, result, "error", reason, exc)
             raise
+
+    def _record_paid(
+        self,
+        ctx: RequestContext,
+        decision: Decision,
+        call: ModelCall,
+        result: CallResult,
+        outcome: CallOutcome,
+        reason: str | None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Record a call that answered (and is paid for) with ``outcome``."""
+        emit_record(
+            self._pm,
+            ctx,
+            decision,
+            call,
+            started_at=result.started_at,
+            usage=result.response.usage,
+            latency_s=result.latency_s,
+            outcome=outcome,
+            error=error,
+            reason=reason,
+            cost_usd=result.cost_usd,
+        )
 
     def fits_ceiling(self, ctx: RequestContext, model: str, spent: float) -> bool:
         """Whether calling ``model`` keeps the request under its cost ceiling (worst case)."""
@@ -259,18 +272,7 @@ class Executor:
                     f"{next_model} would pass the cost ceiling "
                     f"${ctx.request.routing.max_cost_usd:.6f}: served its answer"
                 )
-        emit_record(
-            self._pm,
-            ctx,
-            decision,
-            call,
-            started_at=result.started_at,
-            usage=result.response.usage,
-            latency_s=result.latency_s,
-            outcome="ok" if accept else "escalated",
-            reason=reason,
-            cost_usd=result.cost_usd,
-        )
+        self._record_paid(ctx, decision, call, result, "ok" if accept else "escalated", reason)
         state.attempts.append(_attempt(model, result, score, accept))
         return Step(model, call, result, None, score, accept)
 

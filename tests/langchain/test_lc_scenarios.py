@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from _support import Recorder
 from langchain_core.caches import InMemoryCache
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
@@ -20,22 +21,9 @@ from langchain_core.runnables import ConfigurableField, RunnableLambda, Runnable
 from langchain_core.tools import tool
 
 from langchain_modelmuxer import ChatModelMuxer, wrap
-from modelmuxer import hookimpl
 from modelmuxer.errors import InvalidRequest
-from modelmuxer.types import CallRecord
 
 MakeChat = Callable[..., ChatModelMuxer]  # the make_chat fixture (tests/langchain/conftest.py)
-
-
-class Records:
-    """A ModelMuxer plugin keeping every call record."""
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-
-    @hookimpl
-    def modelmuxer_record(self, record: CallRecord) -> None:
-        self.records.append(record)
 
 
 class Starts(BaseCallbackHandler):
@@ -76,7 +64,7 @@ def test_lcel_chain(make_chat: MakeChat) -> None:
 
 
 async def test_wrapped_object_runs_as_child_with_prices(make_chat: MakeChat) -> None:
-    records = Records()
+    records = Recorder()
     chat = make_chat(
         models=[wrap(_fake(), id="fake", input_price_per_mtok=1.0, output_price_per_mtok=2.0)],
         plugins=[records],
@@ -150,7 +138,7 @@ def test_with_fallbacks(make_chat: MakeChat) -> None:
 
 
 async def test_runnable_parallel_many_concurrent(make_chat: MakeChat) -> None:
-    records = Records()
+    records = Recorder()
     chat = make_chat(plugins=[records])
     parallel = RunnableParallel(
         {f"q{i}": RunnableLambda(lambda x, i=i: f"{x} #{i}") | chat for i in range(40)}
@@ -163,7 +151,7 @@ async def test_runnable_parallel_many_concurrent(make_chat: MakeChat) -> None:
 
 
 def test_llm_cache_does_not_double_count(make_chat: MakeChat) -> None:
-    records = Records()
+    records = Recorder()
     chat = make_chat(plugins=[records])
     set_llm_cache(InMemoryCache())
     try:
@@ -185,7 +173,7 @@ def test_cache_keys_differ_by_configuration(make_chat: MakeChat) -> None:
 
 
 def test_identity_and_tags_from_config(make_chat: MakeChat) -> None:
-    records = Records()
+    records = Recorder()
     chain = ChatPromptTemplate.from_messages([("human", "{q}")]) | make_chat(plugins=[records])
     chain.invoke(
         {"q": "hi"},
@@ -201,7 +189,7 @@ def test_identity_and_tags_from_config(make_chat: MakeChat) -> None:
 
 
 def test_identity_from_call_kwargs(make_chat: MakeChat) -> None:
-    records = Records()
+    records = Recorder()
     chat = make_chat(plugins=[records])
     chat.invoke("hi", identity={"user": "u2", "project": "p"}, config={"tags": ["x"]})
     (record,) = records.records

@@ -11,28 +11,16 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from _support import Recorder
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_modelmuxer import ChatModelMuxer, wrap
-from modelmuxer import hookimpl
-from modelmuxer.types import CallRecord
 
 MakeChat = Callable[..., ChatModelMuxer]  # the make_chat fixture (tests/langchain/conftest.py)
 _CONFIG: dict[str, Any] = {"metadata": {"user": "u1", "org": "acme"}, "tags": ["beta"]}
-
-
-class Records:
-    """A ModelMuxer plugin keeping every call record."""
-
-    def __init__(self) -> None:
-        self.records: list[CallRecord] = []
-
-    @hookimpl
-    def modelmuxer_record(self, record: CallRecord) -> None:
-        self.records.append(record)
 
 
 class Starts(BaseCallbackHandler):
@@ -90,7 +78,7 @@ _PATHS: dict[str, Callable[[ChatModelMuxer, dict[str, Any]], Awaitable[None]]] =
 
 @pytest.mark.parametrize("path", sorted(_PATHS))
 async def test_streams_take_identity_and_tags_from_the_run(make_chat: MakeChat, path: str) -> None:
-    records = Records()
+    records = Recorder()
     await _PATHS[path](make_chat(plugins=[records]), _CONFIG)
     (record,) = records.records
     assert (record.identity.user, record.identity.org) == ("u1", "acme")
